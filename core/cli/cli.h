@@ -1,0 +1,51 @@
+/*
+ * The skillhost command: thin verbs over <skillhost/host.h>.  Each verb
+ * parses its own arguments and returns the process exit status.
+ */
+#ifndef SKH_CLI_H
+#define SKH_CLI_H
+
+#include <jansson.h>
+#include <skillhost/host.h>
+
+typedef struct cli {
+    int json;  /* --json: one JSON object on stdout */
+    int quiet; /* -q */
+    const char *db;
+    const char *policies;
+    skh_host *host;
+} cli;
+
+typedef struct cli_verb {
+    const char *name;
+    int (*run)(cli *c, int argc, char **argv); /* argv[0] is the verb */
+    const char *usage;                         /* one line, after "skillhost " */
+    const char *help;                          /* the rest of --help */
+} cli_verb;
+
+/* Open the host once per process; on failure prints the error and returns its exit status. */
+int cli_open(cli *c, int create);
+/* Print `skillhost: WHAT: WHY` (and the JSON error object with --json); returns the exit status. */
+int cli_error(const cli *c, const skh_error *err);
+/* A usage error: message, then "try 'skillhost VERB --help'"; returns 2. */
+int cli_usage(const cli *c, const char *verb, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Print a verb's --help. */
+int cli_help(const cli_verb *v);
+const cli_verb *cli_verb_find(const char *name);
+/* Is argv[1..] asking for help? */
+int cli_wants_help(int argc, char **argv);
+/* Print j as the JSON answer (pretty when stdout is a terminal); steals j. */
+void cli_print_json(json_t *j);
+/* "TEXT", "@FILE" or "@-": the text itself, a file's contents, or stdin; malloc'd. */
+int cli_read_arg(const char *arg, const char *flag, char **out, skh_error *err);
+
+int cmd_init(cli *c, int argc, char **argv);
+int cmd_skill(cli *c, int argc, char **argv);
+int cmd_run(cli *c, int argc, char **argv);
+int cmd_plugin(cli *c, int argc, char **argv);
+int cmd_demo(cli *c, int argc, char **argv);
+
+extern const cli_verb cli_verbs[];
+
+#endif

@@ -1,0 +1,55 @@
+/* skillhost plugin check FILE... */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_plugin(cli *c, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv))
+        return cli_help(cli_verb_find("plugin"));
+    if (argc < 2 || strcmp(argv[1], "check") != 0)
+        return cli_usage(c, "plugin", "expected 'check FILE...'");
+    if (argc < 3)
+        return cli_usage(c, "plugin check", "expected at least one FILE");
+
+    /* No database is needed to check a file; use the workspace's limits when there is one. */
+    skh_host_options o = {.struct_size = sizeof o, .db_path = c->db, .policies_dir = c->policies};
+    skh_error err;
+    if (skh_host_open(&o, &c->host, &err) != SKH_OK)
+        c->host = NULL;
+
+    int failed = 0;
+    json_t *results = json_array();
+    for (int i = 2; i < argc; i++) {
+        char *desc = NULL;
+        if (skh_plugin_check(c->host, argv[i], &desc, &err) == SKH_OK) {
+            json_t *d = json_loads(desc, 0, NULL);
+            if (!c->json)
+                printf("%s: ok (%s %s %s)\n", argv[i],
+                       json_string_value(json_object_get(d, "kind")),
+                       json_string_value(json_object_get(d, "name")),
+                       json_string_value(json_object_get(d, "version")));
+            json_object_set_new(d, "file", json_string(argv[i]));
+            json_object_set_new(d, "ok", json_true());
+            json_array_append_new(results, d);
+        } else {
+            failed++;
+            /* err.what usually repeats the file; print the reason once. */
+            if (!c->json)
+                printf("%s: %s%s%s\n", argv[i],
+                       strcmp(err.what, argv[i]) && err.what[0] ? err.what : "",
+                       strcmp(err.what, argv[i]) && err.what[0] ? ": " : "", err.message);
+            json_array_append_new(results, json_pack("{s:s, s:b, s:s}", "file", argv[i], "ok", 0,
+                                                     "error", err.message));
+        }
+        skh_free(desc);
+    }
+    if (c->json)
+        cli_print_json(json_pack("{s:o, s:i}", "plugins", results, "failed", failed));
+    else
+        json_decref(results);
+    return failed ? 3 : 0;
+}

@@ -1,0 +1,137 @@
+/* What every verb shares: opening the host, printing errors and JSON, reading @FILE arguments. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_error(const cli *c, const skh_error *err)
+{
+    if (err->what[0])
+        fprintf(stderr, "skillhost: %s: %s\n", err->what, err->message);
+    else
+        fprintf(stderr, "skillhost: %s\n", err->message);
+    if (c->json) {
+        char msg[sizeof err->what + sizeof err->message + 4];
+        snprintf(msg, sizeof msg, "%s%s%s", err->what, err->what[0] ? ": " : "", err->message);
+        json_t *e =
+            json_pack("{s:{s:i, s:s, s:s}}", "error", "code", err->code, "message", msg, "category",
+                      err->category ? skh_category_name(err->category) : "none");
+        cli_print_json(e);
+    }
+    return skh_exit_status(err->code);
+}
+
+int cli_usage(const cli *c, const char *verb, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "skillhost: %s: %s\ntry 'skillhost %s --help'\n", verb, msg, verb);
+    if (c->json)
+        cli_print_json(json_pack("{s:{s:i, s:s}}", "error", "code", SKH_EINVAL, "message", msg));
+    return 2;
+}
+
+int cli_help(const cli_verb *v)
+{
+    printf("usage: skillhost [GLOBAL OPTIONS] %s\n\n%s", v->usage, v->help);
+    return 0;
+}
+
+const cli_verb *cli_verb_find(const char *name)
+{
+    for (const cli_verb *v = cli_verbs; v->name; v++)
+        if (strcmp(v->name, name) == 0)
+            return v;
+    return NULL;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+void cli_print_json(json_t *j)
+{
+    if (!j)
+        return;
+    size_t flags = isatty(STDOUT_FILENO) ? JSON_INDENT(2) : JSON_COMPACT;
+    json_dumpf(j, stdout, flags | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(j);
+}
+
+int cli_open(cli *c, int create)
+{
+    if (c->host)
+        return 0;
+    skh_host_options o = {
+        .struct_size = sizeof o, .db_path = c->db, .policies_dir = c->policies, .create = create};
+    skh_error err;
+    int rc = skh_host_open(&o, &c->host, &err);
+    return rc ? cli_error(c, &err) : 0;
+}
+
+static char *read_stream(FILE *f)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+        if (len + 1 == cap) {
+            char *grown = realloc(buf, cap *= 2);
+            if (!grown) {
+                free(buf);
+                return NULL;
+            }
+            buf = grown;
+        }
+    }
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+int cli_read_arg(const char *arg, const char *flag, char **out, skh_error *err)
+{
+    *out = NULL;
+    if (arg[0] != '@') {
+        *out = strdup(arg);
+        goto done;
+    }
+    const char *path = arg + 1;
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f) {
+        err->code = SKH_ENOTFOUND;
+        err->category = 0;
+        snprintf(err->what, sizeof err->what, "%s", path);
+        snprintf(err->message, sizeof err->message, "cannot read %s: %s", flag, strerror(errno));
+        return SKH_ENOTFOUND;
+    }
+    *out = read_stream(f);
+    if (f != stdin)
+        fclose(f);
+done:
+    if (!*out) {
+        err->code = SKH_ENOMEM;
+        err->category = 0;
+        snprintf(err->what, sizeof err->what, "%s", flag);
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return SKH_ENOMEM;
+    }
+    return 0;
+}

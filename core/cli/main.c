@@ -1,0 +1,131 @@
+/*
+ * skillhost [--db PATH] [--policies DIR] [--json] [-q] VERB ...
+ *
+ * Global options come before the verb (DESIGN §9); everything after the
+ * verb belongs to it.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const cli_verb cli_verbs[] = {
+    {"init", cmd_init, "init",
+     "Create the workspace database (idempotent): --db, else $SKILLHOST_DB, else\n"
+     "./.skillhost/skillhost.db.\n"},
+    {"skill", cmd_skill, "skill add|list|show ...",
+     "  skill add NAME --impl FILE|exec:CMD [--content TEXT|@FILE] [--patterns a,b,c]\n"
+     "            [--state prototype|staged|production] [--description TEXT]\n"
+     "      Register a new variant of skill NAME; prints NAME@vN.  --impl takes a path,\n"
+     "      or a file name looked up in $SKILLHOST_PLUGIN_PATH and then the installed\n"
+     "      plugin folder.  --patterns overrides the plugin's default expected patterns.\n"
+     "  skill list\n"
+     "      Every skill with its serving variant.\n"
+     "  skill show NAME\n"
+     "      One skill: every variant, its state and its recorded executions.\n"},
+    {"run", cmd_run, "run NAME --input JSON|@FILE [options]",
+     "Route, execute, score and record one request of skill NAME.\n\n"
+     "  --input JSON|@FILE|@-   the input object (required)\n"
+     "  --variant NAME@vN       run this variant instead of the serving one\n"
+     "  --key K                 routing key (sticky A/B arm)\n"
+     "  --max-iter N            attempts at most (react.max_iterations)\n"
+     "  --threshold F           fidelity an attempt needs (react.fidelity_threshold)\n"
+     "  --no-react              one attempt only\n"
+     "  --session ID  --phase P  --query TEXT  --tenant T   invocation context, recorded\n\n"
+     "Prints the output object on stdout (the whole result with --json).\n"
+     "Exit 0 when the skill produced output, 1 when it failed.\n"},
+    {"plugin", cmd_plugin, "plugin check FILE...",
+     "Load each plugin file (.so, .lua or exec:CMD) and check its contract and\n"
+     "trust without running it.  Prints 'FILE: ok (kind name version)' or\n"
+     "'FILE: REASON' per file; exit 3 if any fails.\n"},
+    {"demo", cmd_demo, "demo",
+     "Register the shipped keyword_classifier as a C and a Lua variant on a\n"
+     "throw-away database, run both, and show what was recorded.\n"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: skillhost [--db PATH] [--policies DIR] [--json] [-q] VERB [ARGS]\n\n"
+               "verbs:\n");
+    for (const cli_verb *v = cli_verbs; v->name; v++)
+        fprintf(f, "  %s\n", v->usage);
+    fprintf(f, "\n'skillhost VERB --help' describes a verb.  Exit status: 0 done, 1 refused or\n"
+               "failed, 2 usage or bad input, 3 plugin or policy error, 4 store error.\n");
+}
+
+int cmd_init(cli *c, int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv))
+        return cli_help(cli_verb_find("init"));
+    if (argc > 1)
+        return cli_usage(c, "init", "unexpected argument '%s'", argv[1]);
+    int rc = cli_open(c, 1);
+    if (rc)
+        return rc;
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:b}", "db", skh_host_db_path(c->host), "ready", 1));
+    else if (!c->quiet)
+        printf("workspace ready: %s\n", skh_host_db_path(c->host));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"policies", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    /* '+': stop at the verb; what follows is the verb's. */
+    while ((ch = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            c.db = optarg;
+            break;
+        case 'p':
+            c.policies = optarg;
+            break;
+        case 'j':
+            c.json = 1;
+            break;
+        case 'q':
+            c.quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("skillhost %s (plugin ABI %u)\n", SKH_VERSION_STRING, SKH_ABI_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *verb = argv[optind];
+    for (const cli_verb *v = cli_verbs; v->name; v++) {
+        if (strcmp(v->name, verb) == 0) {
+            int rc = v->run(&c, argc - optind, argv + optind);
+            skh_host_close(c.host);
+            return rc;
+        }
+    }
+    fprintf(stderr, "skillhost: %s: unknown verb\n", verb);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,360 @@
+/*
+ * The host: where the database, the configuration and the loaded plugins
+ * meet.  Opening a host is cheap on purpose (no Lua state, no plugin is
+ * loaded until a request needs it) because `skillhost run` opens one per
+ * process.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "host_internal.h"
+
+#define DEFAULT_DB_PATH ".skillhost/skillhost.db"
+
+SKH_EXPORT const char *skh_host_db_path(const skh_host *host)
+{
+    return host->db_path;
+}
+
+static const char *first_set(const char *a, const char *env)
+{
+    if (a && *a)
+        return a;
+    const char *e = getenv(env);
+    return e && *e ? e : NULL;
+}
+
+/* mkdir -p for the folder that will hold the database file. */
+static int make_parent_dirs(const char *path, skh_error *err)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return error_set(err, SKH_EINVAL, path, "path too long");
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return SKH_OK;
+    *slash = '\0';
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return error_set(err, SKH_ESTORE, buf, "cannot create folder: %s", strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return error_set(err, SKH_ESTORE, buf, "cannot create folder: %s", strerror(errno));
+    return SKH_OK;
+}
+
+static void apply_limits(skh_host *host)
+{
+    const config *c = &host->cfg;
+    plugin_limits_default(&host->limits);
+    host->limits.lua_instructions = (uint64_t)config_num(c, CFG_LUA_INSTRUCTIONS);
+    host->limits.lua_memory = (size_t)config_num(c, CFG_LUA_MEMORY_MB) * 1024u * 1024u;
+    host->limits.lua_pattern_max = (size_t)config_num(c, CFG_LUA_PATTERN_MAX);
+    host->limits.exec_timeout_ms = (int)config_num(c, CFG_EXEC_TIMEOUT_MS);
+    host->limits.check_trust = config_num(c, CFG_PLUGINS_TRUST) != 0;
+    host->limits.lua_path = host->lua_path;
+}
+
+/* Lua `require` may load from the policies folder and every plugin folder. */
+static char *make_lua_path(const skh_host *host)
+{
+    size_t n = strlen(host->policies_dir) + strlen(host->plugin_path) + sizeof SKH_PLUGINDIR + 4;
+    char *s = malloc(n);
+    if (!s)
+        return NULL;
+    snprintf(s, n, "%s;%s;%s", host->policies_dir, host->plugin_path, SKH_PLUGINDIR);
+    for (char *p = s + strlen(host->policies_dir) + 1; *p; p++)
+        if (*p == ':')
+            *p = ';';
+    return s;
+}
+
+SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_error *err)
+{
+    skh_host_options defaults = {.struct_size = sizeof defaults};
+    if (!opts)
+        opts = &defaults;
+    *out = NULL;
+    error_clear(err);
+
+    skh_host *host = calloc(1, sizeof *host);
+    if (!host)
+        return error_set(err, SKH_ENOMEM, "host", "out of memory");
+    const char *db = first_set(opts->db_path, "SKILLHOST_DB");
+    const char *pol = first_set(opts->policies_dir, "SKILLHOST_POLICIES");
+    const char *pp = first_set(opts->plugin_path, "SKILLHOST_PLUGIN_PATH");
+    host->db_path = strdup(db ? db : DEFAULT_DB_PATH);
+    host->policies_dir = strdup(pol ? pol : SKH_POLICYDIR);
+    host->plugin_path = strdup(pp ? pp : "");
+    int rc = SKH_OK;
+    if (!host->db_path || !host->policies_dir || !host->plugin_path ||
+        !(host->lua_path = make_lua_path(host))) {
+        rc = error_set(err, SKH_ENOMEM, "host", "out of memory");
+        goto fail;
+    }
+
+    /* Environment first: it decides how the store is opened. */
+    rc = config_resolve(&host->cfg, NULL, err);
+    if (rc)
+        goto fail;
+    if (opts->create && (rc = make_parent_dirs(host->db_path, err)))
+        goto fail;
+    store_options so = {
+        .create = opts->create,
+        .durability_full = config_num(&host->cfg, CFG_STORE_DURABILITY) == 1,
+        .busy_timeout_ms = (int)config_num(&host->cfg, CFG_STORE_BUSY_TIMEOUT_MS),
+    };
+    rc = store_open(host->db_path, &so, &host->st, err);
+    if (rc)
+        goto fail;
+
+    json_t *ws = NULL;
+    rc = store_config_all(host->st, &ws, err);
+    if (rc == SKH_OK)
+        rc = config_resolve(&host->cfg, ws, err);
+    json_decref(ws);
+    if (rc)
+        goto fail;
+    apply_limits(host);
+    *out = host;
+    return SKH_OK;
+fail:
+    skh_host_close(host);
+    return rc;
+}
+
+SKH_EXPORT void skh_host_close(skh_host *host)
+{
+    if (!host)
+        return;
+    for (size_t i = 0; i < host->nplugins; i++) {
+        plugin_close(host->plugins[i].p);
+        free(host->plugins[i].impl);
+    }
+    free(host->plugins);
+    plugin_close(host->scorer_fidelity);
+    plugin_close(host->scorer_outcome);
+    store_close(host->st);
+    free(host->db_path);
+    free(host->policies_dir);
+    free(host->plugin_path);
+    free(host->lua_path);
+    free(host);
+}
+
+/* ---- plugin files ---------------------------------------------------------- */
+
+static int is_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/*
+ * A name with a '/' is a path; a bare file name is looked up in the plugin
+ * path and then the installed plugin folder.  The result is absolute, so a
+ * variant keeps working whatever folder the next command runs in.
+ */
+SKH_EXPORT int skh_plugin_resolve(skh_host *host, const char *name, char **path, skh_error *err)
+{
+    *path = NULL;
+    if (!name || !*name)
+        return error_set(err, SKH_EINVAL, "--impl", "empty plugin name");
+    if (strncmp(name, "exec:", 5) == 0 || strncmp(name, "builtin:", 8) == 0) {
+        *path = strdup(name);
+        return *path ? SKH_OK : error_set(err, SKH_ENOMEM, name, "out of memory");
+    }
+    char candidate[PATH_MAX];
+    int found = 0;
+    if (strchr(name, '/')) {
+        found = snprintf(candidate, sizeof candidate, "%s", name) < (int)sizeof candidate &&
+                is_file(candidate);
+    } else {
+        const char *dirs[2] = {host ? host->plugin_path : getenv("SKILLHOST_PLUGIN_PATH"),
+                               SKH_PLUGINDIR};
+        for (int d = 0; d < 2 && !found; d++) {
+            const char *s = dirs[d] ? dirs[d] : "";
+            while (*s && !found) {
+                size_t len = strcspn(s, ":");
+                if (len > 0 && snprintf(candidate, sizeof candidate, "%.*s/%s", (int)len, s, name) <
+                                   (int)sizeof candidate)
+                    found = is_file(candidate);
+                s += len + (s[len] == ':');
+            }
+        }
+    }
+    if (!found)
+        return error_set(err, SKH_ENOTFOUND, name,
+                         strchr(name, '/')
+                             ? "no such file"
+                             : "not found in SKILLHOST_PLUGIN_PATH or " SKH_PLUGINDIR);
+    *path = realpath(candidate, NULL);
+    if (!*path)
+        return error_set(err, SKH_ENOTFOUND, candidate, "%s", strerror(errno));
+    return SKH_OK;
+}
+
+static json_t *describe_plugin(const plugin *p)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", plugin_kind_name(p->kind), "name",
+                     p->name, "version", p->version, "description", p->description, "patterns",
+                     p->patterns, "path", p->path);
+}
+
+SKH_EXPORT int skh_plugin_check(skh_host *host, const char *path, char **json, skh_error *err)
+{
+    char *resolved = NULL;
+    plugin *p = NULL;
+    plugin_limits lim;
+    *json = NULL;
+    if (host)
+        lim = host->limits;
+    else
+        plugin_limits_default(&lim);
+    int rc = skh_plugin_resolve(host, path, &resolved, err);
+    if (rc == SKH_OK)
+        rc = plugin_load(resolved, &lim, &p, err);
+    if (rc == SKH_OK) {
+        json_t *d = describe_plugin(p);
+        *json = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        json_decref(d);
+        if (!*json)
+            rc = error_set(err, SKH_ENOMEM, path, "out of memory");
+    }
+    plugin_close(p);
+    free(resolved);
+    return rc;
+}
+
+int host_variant_plugin(skh_host *host, const store_variant *v, plugin **out, skh_error *err)
+{
+    for (size_t i = 0; i < host->nplugins; i++) {
+        if (strcmp(host->plugins[i].impl, v->impl) == 0) {
+            *out = host->plugins[i].p;
+            return SKH_OK;
+        }
+    }
+    if (host->nplugins == host->capplugins) {
+        size_t cap = host->capplugins ? host->capplugins * 2 : 4;
+        host_plugin *grown = realloc(host->plugins, cap * sizeof *grown);
+        if (!grown)
+            return error_set(err, SKH_ENOMEM, v->variant_id, "out of memory");
+        host->plugins = grown;
+        host->capplugins = cap;
+    }
+    plugin *p = NULL;
+    int rc = plugin_load(v->impl, &host->limits, &p, err);
+    if (rc)
+        return rc;
+    if (p->kind != SKH_KIND_SKILL) {
+        error_set(err, SKH_EPLUGIN, v->impl, "is a %s plugin, not a skill",
+                  plugin_kind_name(p->kind));
+        plugin_close(p);
+        return SKH_EPLUGIN;
+    }
+    if (v->impl_sha256 && *v->impl_sha256 && strcmp(v->impl_sha256, p->sha256) != 0) {
+        error_set(err, SKH_EPLUGIN, v->impl,
+                  "changed since it was registered as %s (sha256 %.12s..., now %.12s...); "
+                  "register it again with `skillhost skill add`",
+                  v->variant_id, v->impl_sha256, p->sha256);
+        plugin_close(p);
+        return SKH_EPLUGIN;
+    }
+    host->plugins[host->nplugins].impl = strdup(v->impl);
+    if (!host->plugins[host->nplugins].impl) {
+        plugin_close(p);
+        return error_set(err, SKH_ENOMEM, v->variant_id, "out of memory");
+    }
+    host->plugins[host->nplugins++].p = p;
+    *out = p;
+    return SKH_OK;
+}
+
+/* ---- skills and variants ------------------------------------------------------ */
+
+/* "a, b,c" -> ["a","b","c"]; an empty item is refused. */
+static int patterns_to_json(const char *list, char **out, skh_error *err)
+{
+    json_t *arr = json_array();
+    if (!arr)
+        return error_set(err, SKH_ENOMEM, "--patterns", "out of memory");
+    const char *s = list ? list : "";
+    while (*s) {
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t len = strcspn(s, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && (s[trimmed - 1] == ' ' || s[trimmed - 1] == '\t'))
+            trimmed--;
+        if (trimmed == 0) {
+            json_decref(arr);
+            return error_set(err, SKH_EINVAL, "--patterns", "empty pattern in '%s'", list);
+        }
+        json_array_append_new(arr, json_stringn(s, trimmed));
+        s += len + (s[len] == ',');
+    }
+    *out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return *out ? SKH_OK : error_set(err, SKH_ENOMEM, "--patterns", "out of memory");
+}
+
+SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, char **variant_id,
+                               skh_error *err)
+{
+    *variant_id = NULL;
+    error_clear(err);
+    if (!name_is_valid(spec->skill))
+        return error_set(err, SKH_EINVAL, "skill name", "'%s' must match [a-z0-9_]{1,64}",
+                         spec->skill ? spec->skill : "");
+    char *impl = NULL, *patterns = NULL;
+    plugin *p = NULL;
+    int rc = skh_plugin_resolve(host, spec->impl, &impl, err);
+    if (rc == SKH_OK)
+        rc = plugin_load(impl, &host->limits, &p, err);
+    if (rc == SKH_OK && p->kind != SKH_KIND_SKILL)
+        rc = error_set(err, SKH_EPLUGIN, impl, "is a %s plugin; only skills can be variants",
+                       plugin_kind_name(p->kind));
+    if (rc == SKH_OK)
+        rc = patterns_to_json(spec->patterns ? spec->patterns : p->patterns, &patterns, err);
+    if (rc == SKH_OK)
+        rc = store_variant_add(
+            host->st, spec->skill, impl, p->sha256, spec->content ? spec->content : "", patterns,
+            spec->state, spec->description ? spec->description : p->description, variant_id, err);
+    plugin_close(p);
+    free(impl);
+    free(patterns);
+    return rc;
+}
+
+static int dump_json(json_t *j, char **out, skh_error *err)
+{
+    *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return *out ? SKH_OK : error_set(err, SKH_ENOMEM, "json", "out of memory");
+}
+
+SKH_EXPORT int skh_skill_list(skh_host *host, char **json, skh_error *err)
+{
+    json_t *j = NULL;
+    int rc = store_skill_list(host->st, &j, err);
+    return rc ? rc : dump_json(j, json, err);
+}
+
+SKH_EXPORT int skh_skill_show(skh_host *host, const char *skill, char **json, skh_error *err)
+{
+    json_t *j = NULL;
+    int rc = store_skill_show(host->st, skill, &j, err);
+    return rc ? rc : dump_json(j, json, err);
+}

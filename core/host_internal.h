@@ -1,0 +1,39 @@
+/* What a host holds; shared by host.c, execute.c and scoring.c only. */
+#ifndef SKH_CORE_HOST_INTERNAL_H
+#define SKH_CORE_HOST_INTERNAL_H
+
+#include <skillhost/host.h>
+
+#include "loader.h"
+#include "options.h"
+#include "store.h"
+
+/* A loaded skill plugin, kept warm for the life of the host. */
+typedef struct host_plugin {
+    char *impl; /* as registered */
+    plugin *p;
+} host_plugin;
+
+struct skh_host {
+    char *db_path;
+    char *policies_dir;
+    char *plugin_path; /* ':'-separated folders searched before the installed one */
+    char *lua_path;    /* ';'-separated folders Lua `require` may load from */
+    store *st;
+    config cfg;
+    plugin_limits limits;
+
+    host_plugin *plugins; /* small: one per impl a host has run */
+    size_t nplugins, capplugins;
+
+    plugin *scorer_fidelity; /* built-in scorers, loaded on first use */
+    plugin *scorer_outcome;
+};
+
+/*
+ * The plugin for a variant's impl, loaded on first use and checked against
+ * the sha256 recorded at registration: a file changed since is refused.
+ */
+int host_variant_plugin(skh_host *host, const store_variant *v, plugin **out, skh_error *err);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * libskillhost embedding API.
+ *
+ * A host is one process's runtime: configuration, the SQLite store, the
+ * loaded plugins and their Lua states.
+ *
+ * Threads: a skh_host is not thread-safe; use one host per thread.  Any
+ * number of hosts, in one process or in many, may share one database: every
+ * write is a short BEGIN IMMEDIATE transaction and every counter changes by
+ * atomic SQL, so no update is lost.
+ *
+ * Errors: functions return SKH_OK (0) or a negative SKH_E* code and, when
+ * err is not NULL, fill it with what failed (a field, file or verb) and why.
+ * Strings returned through char ** are owned by the caller: skh_free() them.
+ */
+#ifndef SKILLHOST_HOST_H
+#define SKILLHOST_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <skillhost/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SKH_VERSION_STRING "0.1.0"
+
+enum {
+    SKH_OK = 0,
+    SKH_EINVAL = -1,    /* bad input: JSON, a flag, a name (exit 2) */
+    SKH_ENOTFOUND = -2, /* no such skill, variant or file (exit 2) */
+    SKH_EPLUGIN = -3,   /* a plugin or policy could not be loaded (exit 3) */
+    SKH_ESTORE = -4,    /* the database failed (exit 4) */
+    SKH_EFAILED = -5,   /* the skill failed, or a request was refused (exit 1) */
+    SKH_ENOMEM = -6     /* out of memory (exit 4) */
+};
+
+typedef struct skh_error {
+    int code;           /* SKH_E* */
+    int category;       /* SKH_ERR_* when a plugin failed, else SKH_ERR_NONE */
+    char what[256];     /* the thing that failed: "--input", a file, a skill */
+    char message[1024]; /* why, with line and column where there are some */
+} skh_error;
+
+typedef struct skh_host skh_host;
+typedef struct skh_result skh_result;
+
+typedef struct skh_host_options {
+    uint32_t struct_size;     /* sizeof(skh_host_options) */
+    const char *db_path;      /* NULL: $SKILLHOST_DB, then ./.skillhost/skillhost.db */
+    const char *policies_dir; /* NULL: $SKILLHOST_POLICIES, then the installed folder */
+    const char *plugin_path;  /* NULL: $SKILLHOST_PLUGIN_PATH, then the installed folder */
+    int create;               /* create the database (and its folder) if missing */
+} skh_host_options;
+
+/* Open a host; the database schema is created or migrated as needed. */
+int skh_host_open(const skh_host_options *opts, skh_host **out, skh_error *err);
+void skh_host_close(skh_host *host);
+/* The database path the host uses. */
+const char *skh_host_db_path(const skh_host *host);
+
+/* ---- skills and variants ------------------------------------------------ */
+
+typedef struct skh_variant_spec {
+    uint32_t struct_size;    /* sizeof(skh_variant_spec) */
+    const char *skill;       /* skill name, [a-z0-9_]{1,64} */
+    const char *impl;        /* path or file name of a .so/.lua, or "exec:CMD ARGS" */
+    const char *content;     /* NULL: "" */
+    const char *patterns;    /* comma separated; NULL: the plugin's defaults */
+    const char *state;       /* NULL: "prototype" */
+    const char *description; /* NULL: the plugin's description */
+} skh_variant_spec;
+
+/* Register a new variant; *variant_id (e.g. "spam@v2") is skh_free()d by the caller. */
+int skh_variant_add(skh_host *host, const skh_variant_spec *spec, char **variant_id,
+                    skh_error *err);
+/* JSON array of skills with their variants. */
+int skh_skill_list(skh_host *host, char **json, skh_error *err);
+/* JSON object: the skill, each variant, execution counts. */
+int skh_skill_show(skh_host *host, const char *skill, char **json, skh_error *err);
+
+/* ---- execution ---------------------------------------------------------- */
+
+typedef struct skh_exec_options {
+    uint32_t struct_size; /* sizeof(skh_exec_options) */
+    const char *variant;  /* NULL: route; else "name@vN" */
+    const char *key;      /* routing key; NULL: random */
+    const char *session_id;
+    const char *workflow_phase;
+    const char *user_query;
+    const char *tenant;
+    int max_iterations; /* 0: configured value */
+    double threshold;   /* < 0: configured value */
+    int react;          /* -1: configured, 0 off, 1 on */
+    int evaluation;     /* mark the executions as benchmark evaluation */
+} skh_exec_options;
+
+#define SKH_EXEC_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        .struct_size = sizeof(skh_exec_options), .threshold = -1.0, .react = -1                    \
+    }
+
+/*
+ * Run a skill: route, execute, score and record.  SKH_OK when the skill
+ * produced output; SKH_EFAILED when it failed (the result still describes
+ * every attempt); other codes when nothing could run.  *result is set
+ * whenever any attempt ran, even on SKH_EFAILED, and is freed by the caller.
+ */
+int skh_execute(skh_host *host, const char *skill, const char *input_json,
+                const skh_exec_options *opts, skh_result **result, skh_error *err);
+
+/* The final output (JSON text), or NULL when the skill failed. */
+const char *skh_result_output(const skh_result *r);
+const char *skh_result_variant(const skh_result *r);
+unsigned skh_result_attempts(const skh_result *r);
+double skh_result_fidelity(const skh_result *r, unsigned attempt); /* 0-based */
+const char *skh_result_execution_id(const skh_result *r, unsigned attempt);
+int skh_result_recorded(const skh_result *r);
+/* The last attempt's error category (SKH_ERR_NONE on success) and message. */
+int skh_result_error_category(const skh_result *r);
+const char *skh_result_error_message(const skh_result *r);
+/* The whole result as the JSON object `skillhost run --json` prints. */
+int skh_result_json(const skh_result *r, char **json);
+void skh_result_free(skh_result *r);
+
+/* ---- plugins ------------------------------------------------------------ */
+
+/*
+ * Load and check a plugin file without running it: contract, trust, syntax.
+ * On success *json describes it: {"kind","name","version","description",...}.
+ */
+int skh_plugin_check(skh_host *host, const char *path, char **json, skh_error *err);
+/* Resolve a plugin file name against the plugin path; caller frees. */
+int skh_plugin_resolve(skh_host *host, const char *name, char **path, skh_error *err);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* "network", "timeout", ...; NULL for an unknown category. */
+const char *skh_category_name(int category);
+/* SKH_ERR_* for a name, or -1. */
+int skh_category_from_name(const char *name);
+/* Process exit status for an SKH_E* code (DESIGN §9). */
+int skh_exit_status(int code);
+void skh_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SKILLHOST_HOST_H */

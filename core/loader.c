@@ -1,0 +1,97 @@
+/* What every loader shares: limits, the descriptor copy, and picking a loader by form. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "loader.h"
+
+static const char *const kind_names[] = {
+    [SKH_KIND_SKILL] = "skill",
+    [SKH_KIND_SCORER] = "scorer",
+    [SKH_KIND_POLICY] = "policy",
+    [SKH_KIND_EVOLVER] = "evolver",
+};
+
+const char *plugin_kind_name(int kind)
+{
+    if (kind < SKH_KIND_SKILL || kind > SKH_KIND_EVOLVER)
+        return NULL;
+    return kind_names[kind];
+}
+
+int plugin_kind_from_name(const char *name)
+{
+    for (int k = SKH_KIND_SKILL; name && k <= SKH_KIND_EVOLVER; k++)
+        if (strcmp(kind_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+void plugin_limits_default(plugin_limits *lim)
+{
+    memset(lim, 0, sizeof *lim);
+    lim->lua_instructions = PLUGIN_DEFAULT_LUA_INSTRUCTIONS;
+    lim->lua_memory = PLUGIN_DEFAULT_LUA_MEMORY;
+    lim->lua_pattern_max = PLUGIN_DEFAULT_LUA_PATTERN_MAX;
+    lim->exec_timeout_ms = PLUGIN_DEFAULT_EXEC_TIMEOUT_MS;
+    lim->check_trust = 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+int plugin_load(const char *impl, const plugin_limits *lim, plugin **out, skh_error *err)
+{
+    *out = NULL;
+    if (!impl || !*impl)
+        return error_set(err, SKH_EINVAL, "impl", "empty plugin path");
+    if (strncmp(impl, "exec:", 5) == 0)
+        return plugin_exec_load(impl, lim, out, err);
+    if (strncmp(impl, "builtin:", 8) == 0)
+        return plugin_builtin_load(impl + 8, out, err);
+    if (ends_with(impl, ".lua"))
+        return plugin_lua_load(impl, lim, out, err);
+    return plugin_so_load(impl, lim, out, err);
+}
+
+void plugin_close(plugin *p)
+{
+    if (p)
+        p->ops->close(p);
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+int plugin_fill_common(plugin *p, const char *path, int kind, const char *name, const char *version,
+                       const char *description, const char *patterns, skh_error *err)
+{
+    p->kind = kind;
+    p->path = dup_or_empty(path);
+    p->name = dup_or_empty(name);
+    p->version = dup_or_empty(version);
+    p->description = dup_or_empty(description);
+    p->patterns = dup_or_empty(patterns);
+    if (!p->path || !p->name || !p->version || !p->description || !p->patterns) {
+        plugin_free_common(p);
+        return error_set(err, SKH_ENOMEM, path, "out of memory");
+    }
+    return SKH_OK;
+}
+
+void plugin_free_common(plugin *p)
+{
+    free(p->path);
+    free(p->name);
+    free(p->version);
+    free(p->description);
+    free(p->patterns);
+    p->path = p->name = p->version = p->description = p->patterns = NULL;
+}

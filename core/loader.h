@@ -1,0 +1,78 @@
+/*
+ * A loaded plugin of any flavour: shared object, Lua script or external
+ * command.  The rest of the host sees only this interface.
+ */
+#ifndef SKH_CORE_LOADER_H
+#define SKH_CORE_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <skillhost/host.h>
+#include "call.h"
+
+typedef struct plugin plugin;
+
+struct plugin_ops {
+    /*
+     * Run the callback called fn ("execute", "score", "decide", "evolve", or
+     * for Lua any function the script's table holds) on call.  The loader
+     * reports the plugin's outcome through call (output or category); it
+     * returns SKH_OK when the callback ran, whatever it decided, and a
+     * negative code only when it could not be run at all (fn missing).
+     */
+    int (*invoke)(plugin *p, const char *fn, skh_call *call, skh_error *err);
+    /* Does the plugin provide fn? */
+    int (*has)(const plugin *p, const char *fn);
+    void (*close)(plugin *p);
+};
+
+struct plugin {
+    const struct plugin_ops *ops;
+    char *path; /* the file loaded, or the "exec:..." command line */
+    int kind;   /* SKH_KIND_* */
+    char *name; /* from the descriptor */
+    char *version;
+    char *description; /* "" when absent */
+    char *patterns;    /* default expected patterns, comma separated; "" when absent */
+    char sha256[65];   /* of the file loaded ("" for exec commands) */
+    void *impl;        /* the loader's own state */
+};
+
+/* Limits and switches every loader takes. */
+typedef struct plugin_limits {
+    uint64_t lua_instructions; /* per call; 0 = unlimited */
+    size_t lua_memory;         /* bytes per Lua state; 0 = unlimited */
+    size_t lua_pattern_max;    /* longest subject string handed to Lua pattern functions */
+    int exec_timeout_ms;       /* per call of an external command */
+    int check_trust;           /* refuse files writable by others (DESIGN §3.1) */
+    const char *lua_path;      /* folders `require` may load from, ';' separated; may be NULL */
+} plugin_limits;
+
+/* The documented defaults (docs/plugins.md). */
+#define PLUGIN_DEFAULT_LUA_INSTRUCTIONS 50000000ull /* about 0.1-0.5 s of Lua */
+#define PLUGIN_DEFAULT_LUA_MEMORY (64u * 1024u * 1024u)
+#define PLUGIN_DEFAULT_LUA_PATTERN_MAX (256u * 1024u)
+#define PLUGIN_DEFAULT_EXEC_TIMEOUT_MS 30000
+
+void plugin_limits_default(plugin_limits *lim);
+
+/* Each loader: on failure *out is NULL and err names the file and the reason. */
+int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err);
+int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err);
+int plugin_exec_load(const char *cmdline, const plugin_limits *lim, plugin **out, skh_error *err);
+/* A plugin compiled into libskillhost (the built-in scorers). */
+int plugin_builtin_load(const char *name, plugin **out, skh_error *err);
+
+/* Pick the loader by form: "exec:..." , "*.lua", else shared object. */
+int plugin_load(const char *impl, const plugin_limits *lim, plugin **out, skh_error *err);
+void plugin_close(plugin *p);
+
+/* Shared by loaders: fill the common fields from a checked descriptor. */
+int plugin_fill_common(plugin *p, const char *path, int kind, const char *name, const char *version,
+                       const char *description, const char *patterns, skh_error *err);
+void plugin_free_common(plugin *p);
+
+const char *plugin_kind_name(int kind);      /* "skill", ...; NULL if unknown */
+int plugin_kind_from_name(const char *name); /* SKH_KIND_* or -1 */
+
+#endif
