@@ -1,0 +1,283 @@
+/*
+ * Shared-object plugins (DESIGN §3.1) and the plugins compiled into the
+ * library.  Both go through one contract check: the descriptor is read only
+ * as far as its abi_version and struct_size say it is safe to.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "error.h"
+#include "loader.h"
+#include "trust.h"
+
+/* The built-in scorers: plugins/pattern_fidelity.c and plugins/outcome.c. */
+const skh_plugin *builtin_pattern_fidelity_entry(const skh_host_api *api);
+const skh_plugin *builtin_outcome_entry(const skh_host_api *api);
+
+static const struct {
+    const char *name;
+    skh_plugin_entry_fn entry;
+} builtins[] = {
+    {"pattern_fidelity", builtin_pattern_fidelity_entry},
+    {"outcome", builtin_outcome_entry},
+};
+
+/* The smallest descriptor this host accepts: everything ABI v1 defined. */
+#define SKH_PLUGIN_V1_SIZE (offsetof(skh_plugin, evolve) + sizeof(skh_callback))
+
+typedef struct so_impl {
+    void *dl;      /* NULL for built-ins */
+    skh_plugin d;  /* the descriptor, copied up to the size both sides know */
+    void *state;   /* from init */
+    int has_state; /* init ran and succeeded, so fini is owed */
+} so_impl;
+
+static skh_callback so_callback(const so_impl *impl, const char *fn)
+{
+    if (!fn)
+        return NULL;
+    if (strcmp(fn, "execute") == 0)
+        return impl->d.execute;
+    if (strcmp(fn, "score") == 0)
+        return impl->d.score;
+    if (strcmp(fn, "decide") == 0)
+        return impl->d.decide;
+    if (strcmp(fn, "evolve") == 0)
+        return impl->d.evolve;
+    return NULL;
+}
+
+static int so_has(const plugin *p, const char *fn)
+{
+    return so_callback(p->impl, fn) != NULL;
+}
+
+/*
+ * A plugin must finish every call through skh_output or skh_fail; anything
+ * else is the plugin's bug, reported as INTERNAL so it is scored and
+ * recorded like any other failure instead of passing as a silent success.
+ */
+static int so_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
+{
+    so_impl *impl = p->impl;
+    skh_callback cb = so_callback(impl, fn);
+    if (!cb)
+        return error_set(err, SKH_EPLUGIN, p->path, "plugin %s has no %s callback", p->name,
+                         fn ? fn : "(null)");
+
+    int rc = cb(impl->state, call);
+    char msg[256];
+    if (!call->finished) {
+        snprintf(msg, sizeof msg, "%s returned %d without skh_output or skh_fail", p->name, rc);
+        call_fail(call, SKH_ERR_INTERNAL, msg);
+    } else if (rc != SKH_PLUGIN_OK && call->category == SKH_ERR_NONE) {
+        /* Output and a failure return contradict each other: trust neither. */
+        free(call->output);
+        call->output = NULL;
+        call->finished = 0;
+        snprintf(msg, sizeof msg, "%s returned %d after skh_output", p->name, rc);
+        call_fail(call, SKH_ERR_INTERNAL, msg);
+    }
+    return SKH_OK;
+}
+
+static void so_close(plugin *p)
+{
+    if (!p)
+        return;
+    so_impl *impl = p->impl;
+    if (impl) {
+        if (impl->has_state && impl->d.fini)
+            impl->d.fini(impl->state);
+        if (impl->dl)
+            dlclose(impl->dl);
+        free(impl);
+    }
+    plugin_free_common(p);
+    free(p);
+}
+
+static const struct plugin_ops so_ops = {
+    .invoke = so_invoke,
+    .has = so_has,
+    .close = so_close,
+};
+
+static const char *required_callback(uint32_t kind, const skh_plugin *d, int *present)
+{
+    switch (kind) {
+    case SKH_KIND_SKILL:
+        *present = d->execute != NULL;
+        return "execute";
+    case SKH_KIND_SCORER:
+        *present = d->score != NULL;
+        return "score";
+    case SKH_KIND_POLICY:
+        *present = d->decide != NULL;
+        return "decide";
+    case SKH_KIND_EVOLVER:
+        *present = d->evolve != NULL;
+        return "evolve";
+    default:
+        *present = 0;
+        return NULL;
+    }
+}
+
+/*
+ * The contract check shared by shared objects and built-ins, then init and
+ * the plugin object.  Owns dl: it is closed on every failure.
+ */
+static int plugin_from_descriptor(const char *path, const char *sha256, void *dl,
+                                  const skh_plugin *desc, plugin **out, skh_error *err)
+{
+    int rc;
+    so_impl *impl = NULL;
+    plugin *p = NULL;
+
+    if (!desc) {
+        rc = error_set(err, SKH_EPLUGIN, path, "skh_plugin_entry returned NULL");
+        goto fail;
+    }
+    /* Version and size first: nothing past them may be read until they pass. */
+    if (desc->abi_version != SKH_ABI_VERSION) {
+        rc = error_set(err, SKH_EPLUGIN, path, "plugin ABI version %u, host supports %u",
+                       (unsigned)desc->abi_version, (unsigned)SKH_ABI_VERSION);
+        goto fail;
+    }
+    if (desc->struct_size < SKH_PLUGIN_V1_SIZE) {
+        rc = error_set(err, SKH_EPLUGIN, path, "descriptor is %u bytes, ABI v%u needs at least %zu",
+                       (unsigned)desc->struct_size, (unsigned)SKH_ABI_VERSION,
+                       (size_t)SKH_PLUGIN_V1_SIZE);
+        goto fail;
+    }
+
+    impl = calloc(1, sizeof *impl);
+    if (!impl) {
+        rc = error_set(err, SKH_ENOMEM, path, "out of memory");
+        goto fail;
+    }
+    /* A newer plugin's descriptor may be larger; read only what this host knows. */
+    memcpy(&impl->d, desc, desc->struct_size < sizeof impl->d ? desc->struct_size : sizeof impl->d);
+    const skh_plugin *d = &impl->d;
+
+    if (d->kind < SKH_KIND_SKILL || d->kind > SKH_KIND_EVOLVER) {
+        rc = error_set(err, SKH_EPLUGIN, path, "unknown plugin kind %u", (unsigned)d->kind);
+        goto fail;
+    }
+    if (!d->name || !name_is_valid(d->name)) {
+        rc = error_set(err, SKH_EPLUGIN, path,
+                       "invalid plugin name \"%.64s\" (expected [a-z0-9_]{1,64})",
+                       d->name ? d->name : "(null)");
+        goto fail;
+    }
+    if (!d->version || !*d->version) {
+        rc = error_set(err, SKH_EPLUGIN, path, "plugin %s has no version", d->name);
+        goto fail;
+    }
+    int present;
+    const char *cbname = required_callback(d->kind, d, &present);
+    if (!present) {
+        rc = error_set(err, SKH_EPLUGIN, path, "kind %s needs .%s", plugin_kind_name((int)d->kind),
+                       cbname);
+        goto fail;
+    }
+
+    p = calloc(1, sizeof *p);
+    if (!p) {
+        rc = error_set(err, SKH_ENOMEM, path, "out of memory");
+        goto fail;
+    }
+    rc = plugin_fill_common(p, path, (int)d->kind, d->name, d->version, d->description, d->patterns,
+                            err);
+    if (rc != SKH_OK)
+        goto fail;
+    snprintf(p->sha256, sizeof p->sha256, "%s", sha256);
+
+    if (d->init) {
+        int irc = d->init(&call_api, &impl->state);
+        if (irc != 0) {
+            rc = error_set(err, SKH_EPLUGIN, path, "init failed (returned %d)", irc);
+            goto fail;
+        }
+    }
+    impl->has_state = 1;
+    impl->dl = dl;
+    p->impl = impl;
+    p->ops = &so_ops;
+    *out = p;
+    return SKH_OK;
+
+fail:
+    if (p) {
+        plugin_free_common(p);
+        free(p);
+    }
+    free(impl);
+    if (dl)
+        dlclose(dl);
+    return rc;
+}
+
+int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return error_set(err, SKH_EINVAL, "plugin", "empty plugin path");
+    int rc;
+    if (lim && lim->check_trust && (rc = trust_check(path, err)) != SKH_OK)
+        return rc;
+    char sha[65];
+    if ((rc = sha256_file(path, sha, err)) != SKH_OK)
+        return rc;
+
+    /* A bare file name would make dlopen search the library path; we mean this file. */
+    char *local = NULL;
+    const char *open_path = path;
+    if (!strchr(path, '/')) {
+        size_t n = strlen(path) + 3;
+        local = malloc(n);
+        if (!local)
+            return error_set(err, SKH_ENOMEM, path, "out of memory");
+        snprintf(local, n, "./%s", path);
+        open_path = local;
+    }
+    dlerror();
+    void *dl = dlopen(open_path, RTLD_NOW | RTLD_LOCAL);
+    free(local);
+    if (!dl) {
+        const char *why = dlerror();
+        return error_set(err, SKH_EPLUGIN, path, "cannot load: %s", why ? why : "dlopen failed");
+    }
+
+    dlerror();
+    void *sym = dlsym(dl, "skh_plugin_entry");
+    if (!sym) {
+        dlclose(dl);
+        return error_set(err, SKH_EPLUGIN, path,
+                         "no symbol skh_plugin_entry (not a skillhost plugin?)");
+    }
+    /* ISO C has no void * to function pointer conversion; POSIX guarantees the bits match. */
+    skh_plugin_entry_fn entry;
+    memcpy(&entry, &sym, sizeof entry);
+    return plugin_from_descriptor(path, sha, dl, entry(&call_api), out, err);
+}
+
+int plugin_builtin_load(const char *name, plugin **out, skh_error *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+        if (name && strcmp(name, builtins[i].name) == 0) {
+            char path[96];
+            snprintf(path, sizeof path, "builtin:%s", name);
+            return plugin_from_descriptor(path, "", NULL, builtins[i].entry(&call_api), out, err);
+        }
+    }
+    return error_set(err, SKH_EPLUGIN, name ? name : "(null)", "no built-in plugin of that name");
+}
