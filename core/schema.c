@@ -1,0 +1,311 @@
+/*
+ * Schema migrations.  The seeds' tables keep their names and columns (DESIGN
+ * §6) so the seeds' own SQL runs unchanged; skillhost's additions are extra
+ * columns and extra tables.  Timestamps are ISO-8601 UTC text with
+ * milliseconds ("2026-11-23T08:15:02.123Z") so they sort as text.
+ */
+#include "config.h"
+
+#include <stddef.h>
+
+#include "schema.h"
+#include "store.h"
+
+/*
+ * Notes on version 1:
+ * - skills.promotion_state/version mirror the serving variant (production,
+ *   else newest staged, else newest prototype).  Triggers keep them right
+ *   whoever changes a variant's state (the store, a promotion, a rollback,
+ *   or the seeds' SQL), so no caller has to remember to.
+ * - executions and the metric tables are WITHOUT ROWID: their key is the
+ *   execution_id, so a row lives in one b-tree instead of two, and the hot
+ *   recording transaction touches fewer pages.
+ * - Metric rows are insert-only (the seeds' bug #1 was rows overwritten in
+ *   place); triggers refuse an UPDATE.
+ */
+// clang-format off
+static const char migration_1[] =
+"CREATE TABLE skills (\n"
+"  skill_id TEXT PRIMARY KEY,\n"                   /* the skill name, as the seeds use it */
+"  skill_name TEXT NOT NULL,\n"
+"  promotion_state TEXT NOT NULL DEFAULT 'prototype'\n"
+"    CHECK (promotion_state IN ('prototype','staged','production','archived')),\n"
+"  primary_agent TEXT NOT NULL DEFAULT 'skillhost',\n"
+"  intent_type TEXT NOT NULL DEFAULT 'general',\n"
+"  created_at TEXT NOT NULL,\n"
+"  last_promoted_at TEXT,\n"
+"  version TEXT,\n"                                /* the serving variant's N */
+"  description TEXT NOT NULL DEFAULT '',\n"
+"  positive_class TEXT,\n"
+"  CHECK (skill_id = skill_name)\n"
+");\n"
+
+"CREATE TABLE skill_variations (\n"
+"  variation_id TEXT PRIMARY KEY,\n"               /* "skill@vN" */
+"  skill_name TEXT NOT NULL REFERENCES skills(skill_id),\n"
+"  version INTEGER NOT NULL CHECK (version >= 1),\n"
+"  variation_content TEXT NOT NULL DEFAULT '',\n"
+"  impl TEXT NOT NULL,\n"
+"  impl_sha256 TEXT NOT NULL DEFAULT '',\n"
+"  patterns TEXT NOT NULL DEFAULT '[]',\n"         /* JSON array of step names */
+"  state TEXT NOT NULL CHECK (state IN ('prototype','staged','production','archived')),\n"
+"  parent_id TEXT REFERENCES skill_variations(variation_id),\n"
+"  description TEXT NOT NULL DEFAULT '',\n"
+"  promoted INTEGER NOT NULL DEFAULT 0,\n"
+"  test_status TEXT,\n"
+"  created_at TEXT NOT NULL,\n"
+"  UNIQUE (skill_name, version),\n"
+"  CHECK (variation_id = skill_name || '@v' || version)\n"
+");\n"
+"CREATE UNIQUE INDEX skill_variations_one_production ON skill_variations(skill_name)\n"
+"  WHERE state = 'production';\n"
+
+"CREATE TRIGGER skill_variations_after_insert AFTER INSERT ON skill_variations\n"
+"BEGIN\n"
+"  UPDATE skills SET\n"
+"    promotion_state = COALESCE((SELECT state FROM skill_variations\n"
+"        WHERE skill_name = NEW.skill_name AND state <> 'archived'\n"
+"        ORDER BY CASE state WHEN 'production' THEN 0 WHEN 'staged' THEN 1 ELSE 2 END,\n"
+"        version DESC LIMIT 1), 'archived'),\n"
+"    version = (SELECT version FROM skill_variations\n"
+"        WHERE skill_name = NEW.skill_name AND state <> 'archived'\n"
+"        ORDER BY CASE state WHEN 'production' THEN 0 WHEN 'staged' THEN 1 ELSE 2 END,\n"
+"        version DESC LIMIT 1),\n"
+"    last_promoted_at = CASE WHEN NEW.state = 'production' THEN NEW.created_at\n"
+"        ELSE last_promoted_at END\n"
+"  WHERE skill_id = NEW.skill_name;\n"
+"END;\n"
+
+"CREATE TRIGGER skill_variations_after_state AFTER UPDATE OF state ON skill_variations\n"
+"BEGIN\n"
+"  UPDATE skills SET\n"
+"    promotion_state = COALESCE((SELECT state FROM skill_variations\n"
+"        WHERE skill_name = NEW.skill_name AND state <> 'archived'\n"
+"        ORDER BY CASE state WHEN 'production' THEN 0 WHEN 'staged' THEN 1 ELSE 2 END,\n"
+"        version DESC LIMIT 1), 'archived'),\n"
+"    version = (SELECT version FROM skill_variations\n"
+"        WHERE skill_name = NEW.skill_name AND state <> 'archived'\n"
+"        ORDER BY CASE state WHEN 'production' THEN 0 WHEN 'staged' THEN 1 ELSE 2 END,\n"
+"        version DESC LIMIT 1),\n"
+"    last_promoted_at = CASE WHEN NEW.state = 'production' AND OLD.state <> 'production'\n"
+"        THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE last_promoted_at END\n"
+"  WHERE skill_id = NEW.skill_name;\n"
+"END;\n"
+
+/* ---- one row per attempt, one row per metric type ---------------------- */
+"CREATE TABLE executions (\n"
+"  execution_id TEXT PRIMARY KEY,\n"               /* UUIDv7: time-ordered */
+"  request_id TEXT NOT NULL,\n"
+"  skill_id TEXT NOT NULL REFERENCES skills(skill_id),\n"
+"  variant_id TEXT NOT NULL REFERENCES skill_variations(variation_id),\n"
+"  attempt INTEGER NOT NULL CHECK (attempt >= 1),\n"
+"  timestamp TEXT NOT NULL,\n"
+"  input TEXT NOT NULL,\n"
+"  output TEXT,\n"
+"  steps TEXT NOT NULL DEFAULT '[]',\n"
+"  error_category TEXT,\n"                         /* NULL on success, else "network", ... */
+"  error_message TEXT,\n"
+"  session_id TEXT,\n"
+"  workflow_phase TEXT,\n"
+"  user_query TEXT,\n"
+"  tenant TEXT,\n"
+"  error_type TEXT GENERATED ALWAYS AS (error_category) VIRTUAL,\n" /* seed 004's name */
+"  evaluation INTEGER NOT NULL DEFAULT 0\n"
+") WITHOUT ROWID;\n"
+"CREATE INDEX executions_variant_time ON executions(variant_id, timestamp);\n"
+"CREATE INDEX executions_skill_time ON executions(skill_id, timestamp);\n"
+"CREATE INDEX executions_request ON executions(request_id);\n"
+
+"CREATE TABLE fidelity_metrics (\n"
+"  execution_id TEXT PRIMARY KEY REFERENCES executions(execution_id),\n"
+"  skill_id TEXT NOT NULL,\n"
+"  variant_id TEXT NOT NULL,\n"
+"  pattern_fidelity REAL NOT NULL,\n"
+"  patterns_followed INTEGER NOT NULL,\n"
+"  patterns_missed INTEGER NOT NULL,\n"
+"  missed TEXT NOT NULL DEFAULT '[]',\n"
+"  failed_at_step TEXT,\n"
+"  agent TEXT NOT NULL DEFAULT 'skillhost',\n"
+"  timestamp TEXT NOT NULL\n"
+") WITHOUT ROWID;\n"
+"CREATE INDEX fidelity_metrics_variant_time ON fidelity_metrics(variant_id, timestamp);\n"
+
+"CREATE TABLE outcome_metrics (\n"
+"  execution_id TEXT PRIMARY KEY REFERENCES executions(execution_id),\n"
+"  skill_id TEXT NOT NULL,\n"
+"  variant_id TEXT NOT NULL,\n"
+"  decision TEXT NOT NULL DEFAULT '',\n"
+"  correct INTEGER CHECK (correct IN (0, 1)),\n"   /* NULL: no label */
+"  confidence REAL,\n"                             /* NULL: none reported */
+"  reasoning TEXT,\n"
+"  expected TEXT,\n"
+"  critical INTEGER NOT NULL DEFAULT 0,\n"
+"  timestamp TEXT NOT NULL\n"
+") WITHOUT ROWID;\n"
+"CREATE INDEX outcome_metrics_variant_time ON outcome_metrics(variant_id, timestamp);\n"
+
+"CREATE TABLE performance_metrics (\n"
+"  execution_id TEXT PRIMARY KEY REFERENCES executions(execution_id),\n"
+"  skill_id TEXT NOT NULL,\n"
+"  variant_id TEXT NOT NULL,\n"
+"  execution_time_ms INTEGER NOT NULL,\n"
+"  duration_ms REAL,\n"
+"  exception INTEGER NOT NULL CHECK (exception IN (0, 1)),\n"
+"  error_category TEXT,\n"
+"  timestamp TEXT NOT NULL\n"
+") WITHOUT ROWID;\n"
+"CREATE INDEX performance_metrics_variant_time ON performance_metrics(variant_id, timestamp);\n"
+
+"CREATE TRIGGER fidelity_metrics_insert_only BEFORE UPDATE ON fidelity_metrics\n"
+"BEGIN SELECT RAISE(ABORT, 'fidelity_metrics rows are insert-only'); END;\n"
+"CREATE TRIGGER outcome_metrics_insert_only BEFORE UPDATE ON outcome_metrics\n"
+"BEGIN SELECT RAISE(ABORT, 'outcome_metrics rows are insert-only'); END;\n"
+"CREATE TRIGGER performance_metrics_insert_only BEFORE UPDATE ON performance_metrics\n"
+"BEGIN SELECT RAISE(ABORT, 'performance_metrics rows are insert-only'); END;\n"
+
+/* ---- lifecycle and audit (DESIGN §7) ------------------------------------ */
+"CREATE TABLE human_approvals (\n"
+"  approval_id TEXT PRIMARY KEY,\n"
+"  skill_id TEXT NOT NULL REFERENCES skills(skill_id),\n"
+"  promotion_path TEXT NOT NULL,\n"                /* "prototype->staged", ... */
+"  approver TEXT NOT NULL,\n"
+"  approval_ticket TEXT NOT NULL,\n"
+"  wsp_50_no_duplication INTEGER NOT NULL DEFAULT 0,\n"
+"  wsp_50_evidence TEXT,\n"
+"  test_coverage_complete INTEGER NOT NULL DEFAULT 0,\n"
+"  test_evidence TEXT,\n"
+"  instruction_clarity_approved INTEGER NOT NULL DEFAULT 0,\n"
+"  dependencies_validated INTEGER NOT NULL DEFAULT 0,\n"
+"  dependency_evidence TEXT,\n"
+"  security_reviewed INTEGER NOT NULL DEFAULT 0,\n"
+"  security_notes TEXT,\n"
+"  production_readiness INTEGER,\n"
+"  integration_approved INTEGER,\n"
+"  monitoring_configured INTEGER,\n"
+"  rollback_tested INTEGER,\n"
+"  documentation_updated INTEGER,\n"
+"  approval_timestamp TEXT NOT NULL,\n"
+"  notes TEXT,\n"
+"  variant_id TEXT,\n"
+"  checklist TEXT\n"                 /* JSON: promotion.lua's items, which may differ from the seeds' */
+");\n"
+"CREATE INDEX human_approvals_skill ON human_approvals(skill_id, promotion_path,"
+" approval_timestamp);\n"
+
+"CREATE TABLE promotion_events (\n"
+"  event_id TEXT PRIMARY KEY,\n"
+"  skill_id TEXT NOT NULL REFERENCES skills(skill_id),\n"
+"  from_state TEXT NOT NULL,\n"
+"  to_state TEXT NOT NULL,\n"
+"  approver TEXT,\n"
+"  approval_ticket TEXT,\n"
+"  timestamp TEXT NOT NULL,\n"
+"  reason TEXT,\n"
+"  variant_id TEXT,\n"                             /* the variant that changed state */
+"  demoted_variant_id TEXT\n"                      /* the production variant it replaced */
+");\n"
+"CREATE INDEX promotion_events_skill_time ON promotion_events(skill_id, timestamp);\n"
+
+"CREATE TABLE rollback_events (\n"
+"  event_id TEXT PRIMARY KEY,\n"
+"  skill_id TEXT NOT NULL REFERENCES skills(skill_id),\n"
+"  from_state TEXT NOT NULL,\n"
+"  to_state TEXT NOT NULL,\n"
+"  trigger_reason TEXT NOT NULL,\n"
+"  trigger_metric TEXT,\n"                         /* "fidelity=0.83" */
+"  timestamp TEXT NOT NULL,\n"
+"  variant_id TEXT,\n"                             /* the variant rolled back */
+"  restored_variant_id TEXT\n"                     /* the production variant brought back */
+");\n"
+"CREATE INDEX rollback_events_skill_time ON rollback_events(skill_id, timestamp);\n"
+
+"CREATE TABLE learning_events (\n"
+"  event_id INTEGER PRIMARY KEY,\n"
+"  skill_name TEXT NOT NULL,\n"
+"  event_type TEXT NOT NULL,\n"
+"  description TEXT,\n"
+"  variation_id TEXT,\n"
+"  before_fidelity REAL,\n"
+"  after_fidelity REAL,\n"
+"  timestamp TEXT NOT NULL\n"
+");\n"
+"CREATE INDEX learning_events_skill_time ON learning_events(skill_name, timestamp);\n"
+"CREATE INDEX learning_events_type ON learning_events(event_type);\n"
+
+"CREATE TABLE decisions (\n"
+"  decision_id INTEGER PRIMARY KEY,\n"
+"  skill_name TEXT NOT NULL,\n"
+"  variant_id TEXT,\n"
+"  kind TEXT NOT NULL,\n"                          /* "ab", "promotion", "rollback", "breaker" */
+"  verdict TEXT NOT NULL,\n"                       /* includes "inconclusive" */
+"  observed TEXT,\n"                               /* JSON */
+"  thresholds TEXT,\n"                             /* JSON */
+"  policy_file TEXT,\n"
+"  policy_sha256 TEXT,\n"
+"  timestamp TEXT NOT NULL\n"
+");\n"
+"CREATE INDEX decisions_skill_kind_time ON decisions(skill_name, kind, timestamp);\n"
+
+/* ---- routing: A/B tests, rollout, circuit breakers ---------------------- */
+"CREATE TABLE ab_test_assignments (\n"
+"  test_id TEXT PRIMARY KEY,\n"
+"  skill_name TEXT NOT NULL,\n"
+"  control_version TEXT NOT NULL,\n"
+"  treatment_version TEXT NOT NULL,\n"
+"  start_time TEXT NOT NULL,\n"
+"  end_time TEXT,\n"
+"  status TEXT DEFAULT 'running',\n"
+"  sample_size_target INTEGER DEFAULT 20,\n"
+"  control_successes INTEGER DEFAULT 0,\n"
+"  control_trials INTEGER DEFAULT 0,\n"
+"  treatment_successes INTEGER DEFAULT 0,\n"
+"  treatment_trials INTEGER DEFAULT 0,\n"
+"  control_attempts INTEGER NOT NULL DEFAULT 0,\n" /* attempts per arm: a guardrail */
+"  treatment_attempts INTEGER NOT NULL DEFAULT 0,\n"
+"  weight REAL NOT NULL DEFAULT 50 CHECK (weight >= 0 AND weight <= 100),\n" /* treatment % */
+"  routing TEXT,\n"
+"  decision TEXT,\n"
+"  decided_at TEXT,\n"
+"  statistic TEXT\n"                               /* JSON: the statistical guard's numbers */
+");\n"
+"CREATE INDEX ab_test_assignments_skill ON ab_test_assignments(skill_name, status,"
+" start_time);\n"
+
+"CREATE TABLE circuit_breakers (\n"
+"  variant_id TEXT PRIMARY KEY,\n"
+"  state TEXT NOT NULL DEFAULT 'closed' CHECK (state IN ('closed','open','half_open')),\n"
+"  failures INTEGER NOT NULL DEFAULT 0,\n"
+"  opened_at TEXT,\n"
+"  half_open_at TEXT\n"
+");\n"
+
+/* ---- counters and workspace config -------------------------------------- */
+"CREATE TABLE telemetry_counters (\n"
+"  counter_name TEXT PRIMARY KEY,\n"
+"  counter_value INTEGER DEFAULT 0,\n"
+"  last_updated TEXT\n"
+");\n"
+
+"CREATE TABLE config (\n"
+"  key TEXT PRIMARY KEY,\n"
+"  value TEXT NOT NULL,\n"
+"  updated_at TEXT NOT NULL\n"
+");\n";
+// clang-format on
+
+static const char *const migrations[] = {migration_1};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+int schema_version(void)
+{
+    return (int)(sizeof migrations / sizeof migrations[0]);
+}
+
+const char *schema_migration(int k)
+{
+    if (k < 1 || k > schema_version())
+        return NULL;
+    return migrations[k - 1];
+}

@@ -1,0 +1,1071 @@
+/*
+ * The SQLite store (DESIGN §6).  Every statement is prepared once, on first
+ * use, and kept for the life of the store; values are always bound.  Every
+ * write is one BEGIN IMMEDIATE transaction, so a writer waits for the write
+ * lock up front (busy_timeout) instead of failing half-way with a snapshot
+ * conflict, and any failure rolls the whole transaction back.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "error.h"
+#include "schema.h"
+#include "store.h"
+
+enum stmt_id {
+    S_BEGIN_WRITE,
+    S_BEGIN_READ,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SKILL_ENSURE,
+    S_VARIANT_DEMOTE,
+    S_VARIANT_INSERT,
+    S_VARIANT_GET,
+    S_VARIANT_SERVING,
+    S_SKILL_GET,
+    S_SKILL_ALL,
+    S_SKILL_VARIANTS,
+    S_VARIANT_STATS,
+    S_EXEC_INSERT,
+    S_FIDELITY_INSERT,
+    S_OUTCOME_INSERT,
+    S_PERFORMANCE_INSERT,
+    S_COUNTER_ADD,
+    S_COUNTER_GET,
+    S_CONFIG_GET,
+    S_CONFIG_SET,
+    S_CONFIG_DELETE,
+    S_CONFIG_ALL,
+    S__COUNT
+};
+
+/* Column order read by variant_from_row() and variant_json(). */
+#define VARIANT_COLUMNS                                                                            \
+    "variation_id, skill_name, version, impl, impl_sha256, variation_content, patterns, state,"    \
+    " description, created_at"
+#define SERVING_ORDER                                                                              \
+    " ORDER BY CASE state WHEN 'production' THEN 0 WHEN 'staged' THEN 1 ELSE 2 END, version DESC"
+
+static const char *const stmt_sql[S__COUNT] = {
+    [S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [S_BEGIN_READ] = "BEGIN",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    /* A skill first registered without a description takes a later one. */
+    [S_SKILL_ENSURE] = "INSERT INTO skills (skill_id, skill_name, description, created_at)"
+                       " VALUES (?1, ?1, ?2, ?3) ON CONFLICT(skill_id) DO UPDATE"
+                       " SET description = excluded.description"
+                       " WHERE skills.description = '' AND excluded.description <> ''",
+    [S_VARIANT_DEMOTE] = "UPDATE skill_variations SET state = 'staged'"
+                         " WHERE skill_name = ?1 AND state = 'production'",
+    /* The version is computed inside the INSERT, under the write lock. */
+    [S_VARIANT_INSERT] =
+        "INSERT INTO skill_variations (variation_id, skill_name, version, variation_content, impl,"
+        " impl_sha256, patterns, state, description, created_at)"
+        " SELECT ?1 || '@v' || v, ?1, v, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM"
+        " (SELECT COALESCE(MAX(version), 0) + 1 AS v FROM skill_variations WHERE skill_name = ?1)"
+        " RETURNING variation_id",
+    [S_VARIANT_GET] = "SELECT " VARIANT_COLUMNS " FROM skill_variations WHERE variation_id = ?1",
+    [S_VARIANT_SERVING] = "SELECT " VARIANT_COLUMNS " FROM skill_variations"
+                          " WHERE skill_name = ?1 AND state <> 'archived'" SERVING_ORDER " LIMIT 1",
+    [S_SKILL_GET] = "SELECT skill_id, description FROM skills WHERE skill_id = ?1",
+    [S_SKILL_ALL] = "SELECT skill_id, description FROM skills ORDER BY skill_id",
+    [S_SKILL_VARIANTS] =
+        "SELECT " VARIANT_COLUMNS " FROM skill_variations WHERE skill_name = ?1 ORDER BY version",
+    [S_VARIANT_STATS] = "SELECT (SELECT COUNT(*) FROM fidelity_metrics WHERE variant_id = ?1),"
+                        " (SELECT COUNT(*) FROM outcome_metrics WHERE variant_id = ?1),"
+                        " (SELECT COUNT(*) FROM performance_metrics WHERE variant_id = ?1),"
+                        " (SELECT AVG(pattern_fidelity) FROM fidelity_metrics"
+                        "  WHERE variant_id = ?1),"
+                        " (SELECT MAX(timestamp) FROM executions WHERE variant_id = ?1)",
+    [S_EXEC_INSERT] =
+        "INSERT INTO executions (execution_id, request_id, skill_id, variant_id, attempt,"
+        " timestamp, input, output, steps, error_category, error_message, session_id,"
+        " workflow_phase, user_query, tenant, evaluation)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [S_FIDELITY_INSERT] = "INSERT INTO fidelity_metrics (execution_id, skill_id, variant_id,"
+                          " timestamp, pattern_fidelity, patterns_followed, patterns_missed,"
+                          " missed, failed_at_step) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_OUTCOME_INSERT] = "INSERT INTO outcome_metrics (execution_id, skill_id, variant_id,"
+                         " timestamp, decision, correct, confidence, reasoning, expected,"
+                         " critical) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_PERFORMANCE_INSERT] =
+        "INSERT INTO performance_metrics (execution_id, skill_id, variant_id, timestamp,"
+        " execution_time_ms, duration_ms, exception, error_category)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_COUNTER_ADD] = "INSERT INTO telemetry_counters (counter_name, counter_value, last_updated)"
+                      " VALUES (?1, ?2, ?3) ON CONFLICT(counter_name) DO UPDATE SET"
+                      " counter_value = COALESCE(counter_value, 0) + excluded.counter_value,"
+                      " last_updated = excluded.last_updated",
+    [S_COUNTER_GET] = "SELECT counter_value FROM telemetry_counters WHERE counter_name = ?1",
+    [S_CONFIG_GET] = "SELECT value FROM config WHERE key = ?1",
+    [S_CONFIG_SET] = "INSERT INTO config (key, value, updated_at) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                     " updated_at = excluded.updated_at",
+    [S_CONFIG_DELETE] = "DELETE FROM config WHERE key = ?1",
+    [S_CONFIG_ALL] = "SELECT key, value FROM config ORDER BY key",
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    int busy_timeout_ms;
+    sqlite3_stmt *stmt[S__COUNT];
+};
+
+static const char *const state_names[] = {"prototype", "staged", "production", "archived"};
+
+/* ---- errors and statements ---------------------------------------------- */
+
+/*
+ * Turn an SQLite result code into an SKH_E* code and a message.  Call it
+ * before anything else touches the connection: sqlite3_errmsg() describes
+ * only the latest call.
+ */
+static int db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
+{
+    char doing[256];
+    va_list ap;
+    const char *msg = (sqlite3_extended_errcode(st->db) & 0xff) == (rc & 0xff)
+                          ? sqlite3_errmsg(st->db)
+                          : sqlite3_errstr(rc);
+
+    va_start(ap, fmt);
+    vsnprintf(doing, sizeof doing, fmt, ap);
+    va_end(ap);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return error_set(err, SKH_ESTORE, st->path, "database is locked (waited %d ms): %s",
+                         st->busy_timeout_ms, doing);
+    case SQLITE_FULL:
+        return error_set(err, SKH_ESTORE, st->path, "disk full: %s: %s", doing, msg);
+    case SQLITE_NOMEM:
+        return error_set(err, SKH_ENOMEM, st->path, "out of memory: %s", doing);
+    default:
+        return error_set(err, SKH_ESTORE, st->path, "%s: %s", doing, msg);
+    }
+}
+
+static int no_memory(skh_error *err, const char *what)
+{
+    return error_set(err, SKH_ENOMEM, what, "out of memory");
+}
+
+static sqlite3_stmt *prep(store *st, enum stmt_id id, skh_error *err)
+{
+    if (!st->stmt[id]) {
+        int rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->stmt[id], NULL);
+        if (rc != SQLITE_OK) {
+            db_error(st, rc, err, "preparing \"%.60s\"", stmt_sql[id]);
+            sqlite3_finalize(st->stmt[id]);
+            st->stmt[id] = NULL;
+        }
+    }
+    return st->stmt[id];
+}
+
+/* Reset and drop the bindings, which may point into the caller's memory. */
+static void stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Run a statement to completion, ignoring any rows. */
+static int stmt_run(store *st, sqlite3_stmt *s, skh_error *err, const char *doing, const char *id)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE) {
+        int r = db_error(st, rc, err, "%s%s%s", doing, id ? " " : "", id ? id : "");
+        stmt_done(s);
+        return r;
+    }
+    stmt_done(s);
+    return SKH_OK;
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+static int bind_failed(store *st, sqlite3_stmt *s, skh_error *err, const char *doing)
+{
+    stmt_done(s);
+    return error_set(err, SKH_ESTORE, st->path, "%s: binding parameters failed", doing);
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+static void tx_rollback(store *st)
+{
+    /* SQLite has already rolled back after some errors (full, I/O, busy). */
+    if (sqlite3_get_autocommit(st->db))
+        return;
+    sqlite3_stmt *s = prep(st, S_ROLLBACK, NULL);
+    if (s) {
+        sqlite3_step(s);
+        sqlite3_reset(s);
+    } else {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
+static int tx_begin(store *st, int write, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, write ? S_BEGIN_WRITE : S_BEGIN_READ, err);
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    return stmt_run(st, s, err, write ? "starting a write transaction" : "starting a read", NULL);
+}
+
+/* Commit, or roll back and fail. */
+static int tx_commit(store *st, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_COMMIT, err);
+    int rc = s ? stmt_run(st, s, err, "committing", NULL) : (err ? err->code : SKH_ESTORE);
+    if (rc != SKH_OK)
+        tx_rollback(st);
+    return rc;
+}
+
+/* Roll back and pass rc on: for the failure paths inside a transaction. */
+static int tx_fail(store *st, int rc)
+{
+    tx_rollback(st);
+    return rc;
+}
+
+/* ---- open, migrate, close ----------------------------------------------- */
+
+static int pragma_int(store *st, const char *sql, int *value, skh_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *value = sqlite3_column_int(s, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    if (rc != SQLITE_OK)
+        rc = db_error(st, rc, err, "reading the schema version");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int refuse_newer(store *st, int version, skh_error *err)
+{
+    return error_set(err, SKH_ESTORE, st->path,
+                     "database schema version %d is newer than this skillhost (knows %d); "
+                     "upgrade skillhost",
+                     version, STORE_SCHEMA_VERSION);
+}
+
+static int journal_pragma(store *st, const char *sql, char mode[16])
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(s, 0);
+        snprintf(mode, 16, "%s", m ? m : "");
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
+}
+
+/*
+ * Switch to WAL only when needed: the switch takes an exclusive lock.  Two
+ * processes switching a fresh file at once both hold a shared lock and want
+ * to upgrade; SQLite answers SQLITE_BUSY at once to one of them (waiting
+ * would deadlock) without calling the busy handler, so retry here, within
+ * the busy timeout, until the other one has switched.
+ */
+static int ensure_wal(store *st, skh_error *err)
+{
+    char mode[16] = "";
+    struct timespec start;
+    int rc = journal_pragma(st, "PRAGMA journal_mode", mode);
+
+    if (rc == SQLITE_OK && strcmp(mode, "wal") == 0)
+        return SKH_OK;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned delay_us = 500; rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY;) {
+        rc = journal_pragma(st, "PRAGMA journal_mode=WAL", mode);
+        if (rc == SQLITE_OK || (rc & 0xff) != SQLITE_BUSY ||
+            elapsed_ms(&start) >= st->busy_timeout_ms)
+            break;
+        struct timespec pause = {0, (long)delay_us * 1000L};
+        nanosleep(&pause, NULL);
+        if (delay_us < 16000)
+            delay_us *= 2;
+    }
+    if (rc != SQLITE_OK)
+        return db_error(st, rc, err, "setting WAL journal mode");
+    if (strcmp(mode, "wal") != 0)
+        return error_set(err, SKH_ESTORE, st->path,
+                         "cannot use WAL journal mode (got \"%s\"); is the file on a network or "
+                         "read-only file system?",
+                         mode);
+    return SKH_OK;
+}
+
+/* Run the missing migrations under the write lock; another process may have done it first. */
+static int migrate(store *st, skh_error *err)
+{
+    int version = 0;
+    int rc = tx_begin(st, 1, err);
+    if (rc != SKH_OK)
+        return rc;
+    if ((rc = pragma_int(st, "PRAGMA user_version", &version, err)) != SKH_OK)
+        return tx_fail(st, rc);
+    if (version > STORE_SCHEMA_VERSION)
+        return tx_fail(st, refuse_newer(st, version, err));
+    for (int k = version + 1; k <= STORE_SCHEMA_VERSION; k++) {
+        int src = sqlite3_exec(st->db, schema_migration(k), NULL, NULL, NULL);
+        if (src != SQLITE_OK)
+            return tx_fail(st, db_error(st, src, err, "migrating the schema to version %d", k));
+    }
+    if (version < STORE_SCHEMA_VERSION) {
+        /* PRAGMA takes no parameters; the value is our own constant. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+        int src = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        if (src != SQLITE_OK)
+            return tx_fail(st, db_error(st, src, err, "setting the schema version"));
+    }
+    return tx_commit(st, err);
+}
+
+int store_open(const char *path, const store_options *opts, store **out, skh_error *err)
+{
+    static const store_options defaults = {0};
+    struct stat sb;
+    int rc, version = 0;
+
+    *out = NULL;
+    if (!opts)
+        opts = &defaults;
+    if (!path || !*path)
+        return error_set(err, SKH_EINVAL, "database", "empty database path");
+    if (!opts->create && stat(path, &sb) != 0 && errno == ENOENT)
+        return error_set(err, SKH_ENOTFOUND, path, "no such database (run `skillhost init`)");
+
+    store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
+        return no_memory(err, path);
+    }
+    st->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
+
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
+    rc = sqlite3_open_v2(path, &st->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        if (st->db)
+            rc = db_error(st, rc, err, "cannot open database");
+        else
+            rc = no_memory(err, path);
+        store_close(st);
+        return rc;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, st->busy_timeout_ms);
+
+    /* Refuse a newer database before changing anything in it. */
+    if ((rc = pragma_int(st, "PRAGMA user_version", &version, err)) != SKH_OK)
+        goto fail;
+    if (version > STORE_SCHEMA_VERSION) {
+        rc = refuse_newer(st, version, err);
+        goto fail;
+    }
+    if ((rc = ensure_wal(st, err)) != SKH_OK)
+        goto fail;
+    rc = sqlite3_exec(st->db,
+                      opts->durability_full ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"
+                                            : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+                      NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = db_error(st, rc, err, "configuring the connection");
+        goto fail;
+    }
+    if (version < STORE_SCHEMA_VERSION && (rc = migrate(st, err)) != SKH_OK)
+        goto fail;
+    *out = st;
+    return SKH_OK;
+
+fail:
+    store_close(st);
+    return rc;
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < S__COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    /* Every statement is finalized, so close cannot be left pending. */
+    sqlite3_close(st->db);
+    free(st->path);
+    free(st);
+}
+
+const char *store_path(const store *st)
+{
+    return st->path;
+}
+
+/* ---- variants ------------------------------------------------------------ */
+
+static int state_is_valid(const char *state)
+{
+    for (size_t i = 0; i < sizeof state_names / sizeof state_names[0]; i++)
+        if (strcmp(state, state_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int patterns_are_valid(const char *json)
+{
+    json_t *a = json_loads(json, JSON_DECODE_ANY, NULL);
+    int ok = json_is_array(a);
+    for (size_t i = 0; ok && i < json_array_size(a); i++)
+        ok = json_is_string(json_array_get(a, i));
+    json_decref(a);
+    return ok;
+}
+
+int store_variant_add(store *st, const char *skill, const char *impl, const char *impl_sha256,
+                      const char *content, const char *patterns_json, const char *state,
+                      const char *description, char **variant_id, skh_error *err)
+{
+    char now[32];
+    int rc;
+
+    *variant_id = NULL;
+    if (!skill || !name_is_valid(skill))
+        return error_set(err, SKH_EINVAL, "skill",
+                         "\"%s\" is not a valid skill name (expected [a-z0-9_]{1,64})",
+                         skill ? skill : "");
+    if (!state)
+        state = "prototype";
+    if (!state_is_valid(state))
+        return error_set(err, SKH_EINVAL, "state",
+                         "\"%s\" is not a state (expected prototype, staged, production or "
+                         "archived)",
+                         state);
+    if (!impl || !*impl)
+        return error_set(err, SKH_EINVAL, "impl", "%s: a variant needs an implementation", skill);
+    if (!patterns_json)
+        patterns_json = "[]";
+    if (!patterns_are_valid(patterns_json))
+        return error_set(err, SKH_EINVAL, "patterns",
+                         "%s: patterns must be a JSON array of strings, got %.80s", skill,
+                         patterns_json);
+    if (!description)
+        description = "";
+    store_timestamp(now);
+
+    sqlite3_stmt *ensure = prep(st, S_SKILL_ENSURE, err);
+    sqlite3_stmt *demote = ensure ? prep(st, S_VARIANT_DEMOTE, err) : NULL;
+    sqlite3_stmt *ins = demote ? prep(st, S_VARIANT_INSERT, err) : NULL;
+    if (!ins)
+        return err ? err->code : SKH_ESTORE;
+    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+        return rc;
+
+    if (bind_text(ensure, 1, skill) | bind_text(ensure, 2, description) | bind_text(ensure, 3, now))
+        return tx_fail(st, bind_failed(st, ensure, err, skill));
+    if ((rc = stmt_run(st, ensure, err, "adding skill", skill)) != SKH_OK)
+        return tx_fail(st, rc);
+    if (strcmp(state, "production") == 0) {
+        if (bind_text(demote, 1, skill))
+            return tx_fail(st, bind_failed(st, demote, err, skill));
+        if ((rc = stmt_run(st, demote, err, "demoting the production variant of", skill)))
+            return tx_fail(st, rc);
+    }
+
+    if (bind_text(ins, 1, skill) | bind_text(ins, 2, content ? content : "") |
+        bind_text(ins, 3, impl) | bind_text(ins, 4, impl_sha256 ? impl_sha256 : "") |
+        bind_text(ins, 5, patterns_json) | bind_text(ins, 6, state) |
+        bind_text(ins, 7, description) | bind_text(ins, 8, now))
+        return tx_fail(st, bind_failed(st, ins, err, skill));
+    rc = sqlite3_step(ins);
+    if (rc != SQLITE_ROW) {
+        rc = db_error(st, rc, err, "adding a variant of %s", skill);
+        stmt_done(ins);
+        return tx_fail(st, rc);
+    }
+    const char *id = (const char *)sqlite3_column_text(ins, 0);
+    char *copy = id ? strdup(id) : NULL;
+    if (!copy) {
+        stmt_done(ins);
+        return tx_fail(st, no_memory(err, skill));
+    }
+    if ((rc = stmt_run(st, ins, err, "adding a variant of", skill)) != SKH_OK ||
+        (rc = tx_commit(st, err)) != SKH_OK) {
+        free(copy);
+        return tx_fail(st, rc);
+    }
+    *variant_id = copy;
+    return SKH_OK;
+}
+
+void store_variant_free(store_variant *v)
+{
+    if (!v)
+        return;
+    free(v->variant_id);
+    free(v->skill);
+    free(v->impl);
+    free(v->impl_sha256);
+    free(v->content);
+    free(v->patterns);
+    free(v->state);
+    free(v->description);
+    free(v->created_at);
+    memset(v, 0, sizeof *v);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return strdup(t ? t : "");
+}
+
+/* Fill v from a VARIANT_COLUMNS row. */
+static int variant_from_row(sqlite3_stmt *s, store_variant *v, skh_error *err)
+{
+    memset(v, 0, sizeof *v);
+    v->version = sqlite3_column_int(s, 2);
+    if (!(v->variant_id = col_dup(s, 0)) || !(v->skill = col_dup(s, 1)) ||
+        !(v->impl = col_dup(s, 3)) || !(v->impl_sha256 = col_dup(s, 4)) ||
+        !(v->content = col_dup(s, 5)) || !(v->patterns = col_dup(s, 6)) ||
+        !(v->state = col_dup(s, 7)) || !(v->description = col_dup(s, 8)) ||
+        !(v->created_at = col_dup(s, 9))) {
+        store_variant_free(v);
+        return no_memory(err, "variant");
+    }
+    return SKH_OK;
+}
+
+/* Step a one-row variant query; SKH_ENOTFOUND (without a message) when it has none. */
+static int variant_query(store *st, sqlite3_stmt *s, const char *key, store_variant *out,
+                         skh_error *err)
+{
+    int rc;
+    if (bind_text(s, 1, key))
+        return bind_failed(st, s, err, key);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        rc = variant_from_row(s, out, err);
+    else if (rc == SQLITE_DONE)
+        rc = SKH_ENOTFOUND;
+    else
+        rc = db_error(st, rc, err, "reading variant %s", key);
+    stmt_done(s);
+    return rc;
+}
+
+int store_variant_get(store *st, const char *variant_id, store_variant *out, skh_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = prep(st, S_VARIANT_GET, err);
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    int rc = variant_query(st, s, variant_id, out, err);
+    if (rc == SKH_ENOTFOUND)
+        return error_set(err, SKH_ENOTFOUND, variant_id, "no such variant");
+    return rc;
+}
+
+/* SKH_OK when the skill exists, else SKH_ENOTFOUND naming it. */
+static int skill_exists(store *st, const char *skill, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_SKILL_GET, err);
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    if (bind_text(s, 1, skill))
+        return bind_failed(st, s, err, skill);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        rc = SKH_OK;
+    else if (rc == SQLITE_DONE)
+        rc = error_set(err, SKH_ENOTFOUND, skill, "no such skill");
+    else
+        rc = db_error(st, rc, err, "reading skill %s", skill);
+    stmt_done(s);
+    return rc;
+}
+
+int store_variant_serving(store *st, const char *skill, store_variant *out, skh_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = prep(st, S_VARIANT_SERVING, err);
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    int rc = variant_query(st, s, skill, out, err);
+    if (rc != SKH_ENOTFOUND)
+        return rc;
+    rc = skill_exists(st, skill, err);
+    if (rc != SKH_OK)
+        return rc;
+    return error_set(err, SKH_ENOTFOUND, skill,
+                     "no variant can serve (every variant is archived); add or restore one");
+}
+
+/* ---- skill list and show ------------------------------------------------- */
+
+/* One variant as JSON, from a VARIANT_COLUMNS row; with stats when detail. */
+static int variant_json(store *st, sqlite3_stmt *row, int detail, json_t **out, skh_error *err)
+{
+    const char *id = (const char *)sqlite3_column_text(row, 0);
+    const char *patterns_text = (const char *)sqlite3_column_text(row, 6);
+    json_t *patterns = json_loads(patterns_text ? patterns_text : "", JSON_DECODE_ANY, NULL);
+
+    if (!json_is_array(patterns)) {
+        json_decref(patterns);
+        return error_set(err, SKH_ESTORE, st->path,
+                         "variant %s: stored patterns are not a JSON array", id ? id : "?");
+    }
+    json_t *v = json_pack("{s:s?, s:i, s:s?, s:s?, s:s?, s:o, s:s?}", "id", id, "version",
+                          sqlite3_column_int(row, 2), "state", sqlite3_column_text(row, 7), "impl",
+                          sqlite3_column_text(row, 3), "description", sqlite3_column_text(row, 8),
+                          "patterns", patterns, "created_at", sqlite3_column_text(row, 9));
+    if (!v)
+        return no_memory(err, id);
+    if (detail) {
+        sqlite3_stmt *s = prep(st, S_VARIANT_STATS, err);
+        if (!s) {
+            json_decref(v);
+            return err ? err->code : SKH_ESTORE;
+        }
+        if (bind_text(s, 1, id)) {
+            json_decref(v);
+            return bind_failed(st, s, err, id);
+        }
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW) {
+            rc = db_error(st, rc, err, "counting executions of %s", id);
+            stmt_done(s);
+            json_decref(v);
+            return rc;
+        }
+        json_t *mean = sqlite3_column_type(s, 3) == SQLITE_NULL
+                           ? json_null()
+                           : json_real(sqlite3_column_double(s, 3));
+        json_t *counts =
+            json_pack("{s:I, s:I, s:I}", "fidelity", (json_int_t)sqlite3_column_int64(s, 0),
+                      "outcome", (json_int_t)sqlite3_column_int64(s, 1), "performance",
+                      (json_int_t)sqlite3_column_int64(s, 2));
+        int bad = !mean || !counts;
+        bad |= json_object_set_new(v, "executions", counts);
+        bad |= json_object_set_new(v, "mean_fidelity", mean);
+        bad |= json_object_set_new(v, "last_run",
+                                   sqlite3_column_type(s, 4) == SQLITE_NULL
+                                       ? json_null()
+                                       : json_string((const char *)sqlite3_column_text(s, 4)));
+        stmt_done(s);
+        if (bad) {
+            json_decref(v);
+            return no_memory(err, id);
+        }
+    }
+    *out = v;
+    return SKH_OK;
+}
+
+static int skill_json(store *st, const char *skill, const char *description, int detail,
+                      json_t **out, skh_error *err)
+{
+    sqlite3_stmt *serving = prep(st, S_VARIANT_SERVING, err);
+    sqlite3_stmt *all = serving ? prep(st, S_SKILL_VARIANTS, err) : NULL;
+    json_t *variants = json_array();
+    json_t *sk = NULL;
+    int rc;
+
+    if (!all) {
+        json_decref(variants);
+        return err ? err->code : SKH_ESTORE;
+    }
+    if (!variants)
+        return no_memory(err, skill);
+    if (bind_text(all, 1, skill)) {
+        json_decref(variants);
+        return bind_failed(st, all, err, skill);
+    }
+    while ((rc = sqlite3_step(all)) == SQLITE_ROW) {
+        json_t *v = NULL;
+        int r = variant_json(st, all, detail, &v, err);
+        if (r == SKH_OK && json_array_append_new(variants, v) != 0)
+            r = no_memory(err, skill);
+        if (r != SKH_OK) {
+            stmt_done(all);
+            json_decref(variants);
+            return r;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_error(st, rc, err, "listing the variants of %s", skill);
+        stmt_done(all);
+        json_decref(variants);
+        return rc;
+    }
+    stmt_done(all);
+
+    if (bind_text(serving, 1, skill)) {
+        json_decref(variants);
+        return bind_failed(st, serving, err, skill);
+    }
+    rc = sqlite3_step(serving);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        rc = db_error(st, rc, err, "finding the serving variant of %s", skill);
+        stmt_done(serving);
+        json_decref(variants);
+        return rc;
+    }
+    sk = json_pack("{s:s, s:s, s:s?, s:o}", "skill", skill, "description",
+                   description ? description : "", "serving",
+                   rc == SQLITE_ROW ? (const char *)sqlite3_column_text(serving, 0) : NULL,
+                   "variants", variants);
+    stmt_done(serving);
+    if (!sk)
+        return no_memory(err, skill);
+    *out = sk;
+    return SKH_OK;
+}
+
+int store_skill_list(store *st, json_t **out, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_SKILL_ALL, err);
+    json_t *list = json_array();
+    int rc;
+
+    *out = NULL;
+    if (!s || !list) {
+        json_decref(list);
+        return s ? no_memory(err, "skills") : (err ? err->code : SKH_ESTORE);
+    }
+    /* One read transaction: a consistent snapshot across the queries. */
+    if ((rc = tx_begin(st, 0, err)) != SKH_OK) {
+        json_decref(list);
+        return rc;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *sk = NULL;
+        int r = skill_json(st, (const char *)sqlite3_column_text(s, 0),
+                           (const char *)sqlite3_column_text(s, 1), 0, &sk, err);
+        if (r == SKH_OK && json_array_append_new(list, sk) != 0)
+            r = no_memory(err, "skills");
+        if (r != SKH_OK) {
+            stmt_done(s);
+            json_decref(list);
+            return tx_fail(st, r);
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_error(st, rc, err, "listing skills");
+        stmt_done(s);
+        json_decref(list);
+        return tx_fail(st, rc);
+    }
+    stmt_done(s);
+    if ((rc = tx_commit(st, err)) != SKH_OK) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return SKH_OK;
+}
+
+int store_skill_show(store *st, const char *skill, json_t **out, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_SKILL_GET, err);
+    int rc;
+
+    *out = NULL;
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    if ((rc = tx_begin(st, 0, err)) != SKH_OK)
+        return rc;
+    if (bind_text(s, 1, skill))
+        return tx_fail(st, bind_failed(st, s, err, skill));
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        rc = skill_json(st, skill, (const char *)sqlite3_column_text(s, 1), 1, out, err);
+    else if (rc == SQLITE_DONE)
+        rc = error_set(err, SKH_ENOTFOUND, skill, "no such skill");
+    else
+        rc = db_error(st, rc, err, "reading skill %s", skill);
+    stmt_done(s);
+    if (rc == SKH_OK && (rc = tx_commit(st, err)) != SKH_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc == SKH_OK ? rc : tx_fail(st, rc);
+}
+
+/* ---- recording ----------------------------------------------------------- */
+
+static int execution_invalid(const store_execution *ex, skh_error *err)
+{
+    const char *id = ex->execution_id ? ex->execution_id : "execution";
+    if (!ex->execution_id || !ex->request_id || !ex->skill || !ex->variant_id || !ex->timestamp ||
+        !ex->input)
+        return error_set(err, SKH_EINVAL, id,
+                         "execution_id, request_id, skill, variant_id, timestamp and input "
+                         "are required");
+    if (ex->attempt < 1)
+        return error_set(err, SKH_EINVAL, id, "attempt is %u, expected >= 1", ex->attempt);
+    if (ex->category < 0 || ex->category >= SKH_ERR__COUNT)
+        return error_set(err, SKH_EINVAL, id, "error category %d is not an SKH_ERR_* value",
+                         ex->category);
+    if (!(ex->fidelity >= 0.0 && ex->fidelity <= 1.0))
+        return error_set(err, SKH_EINVAL, id, "fidelity %g is not in [0, 1]", ex->fidelity);
+    if (ex->correct < -1 || ex->correct > 1)
+        return error_set(err, SKH_EINVAL, id, "correct is %d, expected 1, 0 or -1", ex->correct);
+    if (!isnan(ex->confidence) && !isfinite(ex->confidence))
+        return error_set(err, SKH_EINVAL, id, "confidence %g is not finite", ex->confidence);
+    if (!(ex->duration_ms >= 0.0 && isfinite(ex->duration_ms)))
+        return error_set(err, SKH_EINVAL, id, "duration_ms %g is not a duration", ex->duration_ms);
+    return SKH_OK;
+}
+
+/* ?1..?4 of every metric insert: execution_id, skill_id, variant_id, timestamp. */
+static int bind_metric_key(sqlite3_stmt *s, const store_execution *ex)
+{
+    return bind_text(s, 1, ex->execution_id) | bind_text(s, 2, ex->skill) |
+           bind_text(s, 3, ex->variant_id) | bind_text(s, 4, ex->timestamp);
+}
+
+/*
+ * The hot path: prepared statements, bind (SQLITE_STATIC: no copies), step,
+ * reset.  Nothing is allocated here.
+ */
+int store_record_execution(store *st, const store_execution *ex, skh_error *err)
+{
+    sqlite3_stmt *s[4];
+    sqlite3_stmt *counter;
+    const char *category;
+    char now[32];
+    int rc;
+
+    if ((rc = execution_invalid(ex, err)) != SKH_OK)
+        return rc;
+    category = ex->category == SKH_ERR_NONE ? NULL : skh_category_name(ex->category);
+    if (!(s[0] = prep(st, S_EXEC_INSERT, err)) || !(s[1] = prep(st, S_FIDELITY_INSERT, err)) ||
+        !(s[2] = prep(st, S_OUTCOME_INSERT, err)) ||
+        !(s[3] = prep(st, S_PERFORMANCE_INSERT, err)) || !(counter = prep(st, S_COUNTER_ADD, err)))
+        return err ? err->code : SKH_ESTORE;
+    store_timestamp(now);
+
+    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+        return rc;
+
+    int b = bind_text(s[0], 1, ex->execution_id) | bind_text(s[0], 2, ex->request_id) |
+            bind_text(s[0], 3, ex->skill) | bind_text(s[0], 4, ex->variant_id) |
+            sqlite3_bind_int64(s[0], 5, ex->attempt) | bind_text(s[0], 6, ex->timestamp) |
+            bind_text(s[0], 7, ex->input) | bind_text(s[0], 8, ex->output) |
+            bind_text(s[0], 9, ex->steps ? ex->steps : "[]") | bind_text(s[0], 10, category) |
+            bind_text(s[0], 11, ex->error_message) | bind_text(s[0], 12, ex->session_id) |
+            bind_text(s[0], 13, ex->workflow_phase) | bind_text(s[0], 14, ex->user_query) |
+            bind_text(s[0], 15, ex->tenant) | sqlite3_bind_int(s[0], 16, ex->evaluation != 0);
+
+    b |= bind_metric_key(s[1], ex) | sqlite3_bind_double(s[1], 5, ex->fidelity) |
+         sqlite3_bind_int(s[1], 6, ex->patterns_followed) |
+         sqlite3_bind_int(s[1], 7, ex->patterns_missed) |
+         bind_text(s[1], 8, ex->missed ? ex->missed : "[]") |
+         bind_text(s[1], 9, ex->failed_at_step);
+
+    b |= bind_metric_key(s[2], ex) | bind_text(s[2], 5, ex->decision ? ex->decision : "") |
+         (ex->correct < 0 ? sqlite3_bind_null(s[2], 6) : sqlite3_bind_int(s[2], 6, ex->correct)) |
+         (isnan(ex->confidence) ? sqlite3_bind_null(s[2], 7)
+                                : sqlite3_bind_double(s[2], 7, ex->confidence)) |
+         bind_text(s[2], 8, ex->reasoning) | bind_text(s[2], 9, ex->expected) |
+         sqlite3_bind_int(s[2], 10, ex->critical != 0);
+
+    b |= bind_metric_key(s[3], ex) | sqlite3_bind_int64(s[3], 5, llround(ex->duration_ms)) |
+         sqlite3_bind_double(s[3], 6, ex->duration_ms) |
+         sqlite3_bind_int(s[3], 7, ex->category != SKH_ERR_NONE) | bind_text(s[3], 8, category);
+
+    b |= bind_text(counter, 1, "total_executions") | sqlite3_bind_int64(counter, 2, 1) |
+         bind_text(counter, 3, now);
+
+    if (b) {
+        for (int i = 0; i < 4; i++)
+            stmt_done(s[i]);
+        return tx_fail(st, bind_failed(st, counter, err, ex->execution_id));
+    }
+    static const char *const doing[4] = {"recording execution", "recording fidelity of",
+                                         "recording the outcome of",
+                                         "recording the performance of"};
+    for (int i = 0; i < 4; i++) {
+        if ((rc = stmt_run(st, s[i], err, doing[i], ex->execution_id)) != SKH_OK) {
+            for (int j = i + 1; j < 4; j++)
+                stmt_done(s[j]);
+            stmt_done(counter);
+            return tx_fail(st, rc);
+        }
+    }
+    if ((rc = stmt_run(st, counter, err, "counting execution", ex->execution_id)) != SKH_OK)
+        return tx_fail(st, rc);
+    return tx_commit(st, err);
+}
+
+int store_counter_add(store *st, const char *name, long long delta, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_COUNTER_ADD, err);
+    char now[32];
+    int rc;
+
+    if (!name || !*name)
+        return error_set(err, SKH_EINVAL, "counter", "empty counter name");
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    store_timestamp(now);
+    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+        return rc;
+    if (bind_text(s, 1, name) | sqlite3_bind_int64(s, 2, delta) | bind_text(s, 3, now))
+        return tx_fail(st, bind_failed(st, s, err, name));
+    if ((rc = stmt_run(st, s, err, "adding to counter", name)) != SKH_OK)
+        return tx_fail(st, rc);
+    return tx_commit(st, err);
+}
+
+int store_counter_get(store *st, const char *name, long long *value, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_COUNTER_GET, err);
+    int rc;
+
+    *value = 0;
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    if (bind_text(s, 1, name))
+        return bind_failed(st, s, err, name);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *value = sqlite3_column_int64(s, 0);
+        rc = SKH_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SKH_OK;
+    } else {
+        rc = db_error(st, rc, err, "reading counter %s", name);
+    }
+    stmt_done(s);
+    return rc;
+}
+
+/* ---- workspace config ---------------------------------------------------- */
+
+int store_config_get(store *st, const char *key, char **value, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_CONFIG_GET, err);
+    int rc;
+
+    *value = NULL;
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    if (bind_text(s, 1, key))
+        return bind_failed(st, s, err, key);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        rc = (*value = col_dup(s, 0)) ? SKH_OK : no_memory(err, key);
+    } else if (rc == SQLITE_DONE) {
+        rc = SKH_OK;
+    } else {
+        rc = db_error(st, rc, err, "reading config %s", key);
+    }
+    stmt_done(s);
+    return rc;
+}
+
+int store_config_set(store *st, const char *key, const char *value, skh_error *err)
+{
+    sqlite3_stmt *s;
+    char now[32];
+    int rc;
+
+    if (!key || !*key)
+        return error_set(err, SKH_EINVAL, "config", "empty config key");
+    if (!(s = prep(st, value ? S_CONFIG_SET : S_CONFIG_DELETE, err)))
+        return err ? err->code : SKH_ESTORE;
+    store_timestamp(now);
+    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+        return rc;
+    if (bind_text(s, 1, key) | (value ? bind_text(s, 2, value) | bind_text(s, 3, now) : 0))
+        return tx_fail(st, bind_failed(st, s, err, key));
+    if ((rc = stmt_run(st, s, err, "setting config", key)) != SKH_OK)
+        return tx_fail(st, rc);
+    return tx_commit(st, err);
+}
+
+int store_config_all(store *st, json_t **out, skh_error *err)
+{
+    sqlite3_stmt *s = prep(st, S_CONFIG_ALL, err);
+    json_t *obj = json_object();
+    int rc;
+
+    *out = NULL;
+    if (!s || !obj) {
+        json_decref(obj);
+        return s ? no_memory(err, "config") : (err ? err->code : SKH_ESTORE);
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(s, 0);
+        const char *v = (const char *)sqlite3_column_text(s, 1);
+        if (!k || !v || json_object_set_new(obj, k, json_string(v)) != 0) {
+            stmt_done(s);
+            json_decref(obj);
+            return no_memory(err, "config");
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_error(st, rc, err, "reading config");
+        stmt_done(s);
+        json_decref(obj);
+        return rc;
+    }
+    stmt_done(s);
+    *out = obj;
+    return SKH_OK;
+}
+
+/* ---- time ---------------------------------------------------------------- */
+
+void store_timestamp(char buf[32])
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, 32 - n, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+}
