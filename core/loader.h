@@ -34,7 +34,7 @@ struct plugin {
     char *version;
     char *description; /* "" when absent */
     char *patterns;    /* default expected patterns, comma separated; "" when absent */
-    char sha256[65];   /* of the file loaded ("" for exec commands) */
+    char sha256[65];   /* of the file loaded; for exec, of the program and its file arguments */
     void *impl;        /* the loader's own state */
 };
 
