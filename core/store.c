@@ -21,6 +21,7 @@
 #include "error.h"
 #include "schema.h"
 #include "store.h"
+#include "store_internal.h"
 
 enum stmt_id {
     S_BEGIN_WRITE,
@@ -55,6 +56,8 @@ enum stmt_id {
     " description, created_at"
 #define SERVING_ORDER                                                                              \
     " ORDER BY CASE state WHEN 'production' THEN 0 WHEN 'staged' THEN 1 ELSE 2 END, version DESC"
+
+_Static_assert(S__COUNT <= STORE_STMTS, "store.c has more statements than STORE_STMTS");
 
 static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -116,13 +119,6 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CONFIG_ALL] = "SELECT key, value FROM config ORDER BY key",
 };
 
-struct store {
-    sqlite3 *db;
-    char *path;
-    int busy_timeout_ms;
-    sqlite3_stmt *stmt[S__COUNT];
-};
-
 static const char *const state_names[] = {"prototype", "staged", "production", "archived"};
 
 /* ---- errors and statements ---------------------------------------------- */
@@ -132,10 +128,7 @@ static const char *const state_names[] = {"prototype", "staged", "production", "
  * before anything else touches the connection: sqlite3_errmsg() describes
  * only the latest call.
  */
-static int db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
+int store_db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
 {
     char doing[256];
     va_list ap;
@@ -160,7 +153,7 @@ static int db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
     }
 }
 
-static int no_memory(skh_error *err, const char *what)
+int store_no_memory(skh_error *err, const char *what)
 {
     return error_set(err, SKH_ENOMEM, what, "out of memory");
 }
@@ -171,7 +164,7 @@ static sqlite3_stmt *prep(store *st, enum stmt_id id, skh_error *err)
         int rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                     &st->stmt[id], NULL);
         if (rc != SQLITE_OK) {
-            db_error(st, rc, err, "preparing \"%.60s\"", stmt_sql[id]);
+            store_db_error(st, rc, err, "preparing \"%.60s\"", stmt_sql[id]);
             sqlite3_finalize(st->stmt[id]);
             st->stmt[id] = NULL;
         }
@@ -179,42 +172,63 @@ static sqlite3_stmt *prep(store *st, enum stmt_id id, skh_error *err)
     return st->stmt[id];
 }
 
+sqlite3_stmt *store_stmt(store *st, const char *sql, skh_error *err)
+{
+    for (size_t i = 0; i < st->nextra; i++)
+        if (st->extra[i].sql == sql)
+            return st->extra[i].stmt;
+    if (st->nextra == STORE_EXTRA_STMTS) {
+        error_set(err, SKH_ESTORE, st->path, "statement cache full (%d)", STORE_EXTRA_STMTS);
+        return NULL;
+    }
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK) {
+        store_db_error(st, rc, err, "preparing \"%.60s\"", sql);
+        sqlite3_finalize(stmt);
+        return NULL;
+    }
+    st->extra[st->nextra].sql = sql;
+    st->extra[st->nextra++].stmt = stmt;
+    return stmt;
+}
+
 /* Reset and drop the bindings, which may point into the caller's memory. */
-static void stmt_done(sqlite3_stmt *s)
+void store_stmt_done(sqlite3_stmt *s)
 {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
 }
 
 /* Run a statement to completion, ignoring any rows. */
-static int stmt_run(store *st, sqlite3_stmt *s, skh_error *err, const char *doing, const char *id)
+int store_stmt_run(store *st, sqlite3_stmt *s, skh_error *err, const char *doing, const char *id)
 {
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         ;
     if (rc != SQLITE_DONE) {
-        int r = db_error(st, rc, err, "%s%s%s", doing, id ? " " : "", id ? id : "");
-        stmt_done(s);
+        int r = store_db_error(st, rc, err, "%s%s%s", doing, id ? " " : "", id ? id : "");
+        store_stmt_done(s);
         return r;
     }
-    stmt_done(s);
+    store_stmt_done(s);
     return SKH_OK;
 }
 
-static int bind_text(sqlite3_stmt *s, int i, const char *v)
+int store_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
 }
 
 static int bind_failed(store *st, sqlite3_stmt *s, skh_error *err, const char *doing)
 {
-    stmt_done(s);
+    store_stmt_done(s);
     return error_set(err, SKH_ESTORE, st->path, "%s: binding parameters failed", doing);
 }
 
 /* ---- transactions ------------------------------------------------------- */
 
-static void tx_rollback(store *st)
+void store_tx_rollback(store *st)
 {
     /* SQLite has already rolled back after some errors (full, I/O, busy). */
     if (sqlite3_get_autocommit(st->db))
@@ -228,28 +242,29 @@ static void tx_rollback(store *st)
     }
 }
 
-static int tx_begin(store *st, int write, skh_error *err)
+int store_tx_begin(store *st, int write, skh_error *err)
 {
     sqlite3_stmt *s = prep(st, write ? S_BEGIN_WRITE : S_BEGIN_READ, err);
     if (!s)
         return err ? err->code : SKH_ESTORE;
-    return stmt_run(st, s, err, write ? "starting a write transaction" : "starting a read", NULL);
+    return store_stmt_run(st, s, err, write ? "starting a write transaction" : "starting a read",
+                          NULL);
 }
 
 /* Commit, or roll back and fail. */
-static int tx_commit(store *st, skh_error *err)
+int store_tx_commit(store *st, skh_error *err)
 {
     sqlite3_stmt *s = prep(st, S_COMMIT, err);
-    int rc = s ? stmt_run(st, s, err, "committing", NULL) : (err ? err->code : SKH_ESTORE);
+    int rc = s ? store_stmt_run(st, s, err, "committing", NULL) : (err ? err->code : SKH_ESTORE);
     if (rc != SKH_OK)
-        tx_rollback(st);
+        store_tx_rollback(st);
     return rc;
 }
 
 /* Roll back and pass rc on: for the failure paths inside a transaction. */
-static int tx_fail(store *st, int rc)
+int store_tx_fail(store *st, int rc)
 {
-    tx_rollback(st);
+    store_tx_rollback(st);
     return rc;
 }
 
@@ -267,7 +282,7 @@ static int pragma_int(store *st, const char *sql, int *value, skh_error *err)
         }
     }
     if (rc != SQLITE_OK)
-        rc = db_error(st, rc, err, "reading the schema version");
+        rc = store_db_error(st, rc, err, "reading the schema version");
     sqlite3_finalize(s);
     return rc;
 }
@@ -327,7 +342,7 @@ static int ensure_wal(store *st, skh_error *err)
             delay_us *= 2;
     }
     if (rc != SQLITE_OK)
-        return db_error(st, rc, err, "setting WAL journal mode");
+        return store_db_error(st, rc, err, "setting WAL journal mode");
     if (strcmp(mode, "wal") != 0)
         return error_set(err, SKH_ESTORE, st->path,
                          "cannot use WAL journal mode (got \"%s\"); is the file on a network or "
@@ -340,17 +355,18 @@ static int ensure_wal(store *st, skh_error *err)
 static int migrate(store *st, skh_error *err)
 {
     int version = 0;
-    int rc = tx_begin(st, 1, err);
+    int rc = store_tx_begin(st, 1, err);
     if (rc != SKH_OK)
         return rc;
     if ((rc = pragma_int(st, "PRAGMA user_version", &version, err)) != SKH_OK)
-        return tx_fail(st, rc);
+        return store_tx_fail(st, rc);
     if (version > STORE_SCHEMA_VERSION)
-        return tx_fail(st, refuse_newer(st, version, err));
+        return store_tx_fail(st, refuse_newer(st, version, err));
     for (int k = version + 1; k <= STORE_SCHEMA_VERSION; k++) {
         int src = sqlite3_exec(st->db, schema_migration(k), NULL, NULL, NULL);
         if (src != SQLITE_OK)
-            return tx_fail(st, db_error(st, src, err, "migrating the schema to version %d", k));
+            return store_tx_fail(
+                st, store_db_error(st, src, err, "migrating the schema to version %d", k));
     }
     if (version < STORE_SCHEMA_VERSION) {
         /* PRAGMA takes no parameters; the value is our own constant. */
@@ -358,9 +374,9 @@ static int migrate(store *st, skh_error *err)
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
         int src = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
         if (src != SQLITE_OK)
-            return tx_fail(st, db_error(st, src, err, "setting the schema version"));
+            return store_tx_fail(st, store_db_error(st, src, err, "setting the schema version"));
     }
-    return tx_commit(st, err);
+    return store_tx_commit(st, err);
 }
 
 int store_open(const char *path, const store_options *opts, store **out, skh_error *err)
@@ -380,7 +396,7 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
     store *st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(path))) {
         free(st);
-        return no_memory(err, path);
+        return store_no_memory(err, path);
     }
     st->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
 
@@ -389,9 +405,9 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
     rc = sqlite3_open_v2(path, &st->db, flags, NULL);
     if (rc != SQLITE_OK) {
         if (st->db)
-            rc = db_error(st, rc, err, "cannot open database");
+            rc = store_db_error(st, rc, err, "cannot open database");
         else
-            rc = no_memory(err, path);
+            rc = store_no_memory(err, path);
         store_close(st);
         return rc;
     }
@@ -412,7 +428,7 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
                                             : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        rc = db_error(st, rc, err, "configuring the connection");
+        rc = store_db_error(st, rc, err, "configuring the connection");
         goto fail;
     }
     if (version < STORE_SCHEMA_VERSION && (rc = migrate(st, err)) != SKH_OK)
@@ -431,6 +447,8 @@ void store_close(store *st)
         return;
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (size_t i = 0; i < st->nextra; i++)
+        sqlite3_finalize(st->extra[i].stmt);
     /* Every statement is finalized, so close cannot be left pending. */
     sqlite3_close(st->db);
     free(st->path);
@@ -498,41 +516,42 @@ int store_variant_add(store *st, const char *skill, const char *impl, const char
     sqlite3_stmt *ins = demote ? prep(st, S_VARIANT_INSERT, err) : NULL;
     if (!ins)
         return err ? err->code : SKH_ESTORE;
-    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+    if ((rc = store_tx_begin(st, 1, err)) != SKH_OK)
         return rc;
 
-    if (bind_text(ensure, 1, skill) | bind_text(ensure, 2, description) | bind_text(ensure, 3, now))
-        return tx_fail(st, bind_failed(st, ensure, err, skill));
-    if ((rc = stmt_run(st, ensure, err, "adding skill", skill)) != SKH_OK)
-        return tx_fail(st, rc);
+    if (store_bind_text(ensure, 1, skill) | store_bind_text(ensure, 2, description) |
+        store_bind_text(ensure, 3, now))
+        return store_tx_fail(st, bind_failed(st, ensure, err, skill));
+    if ((rc = store_stmt_run(st, ensure, err, "adding skill", skill)) != SKH_OK)
+        return store_tx_fail(st, rc);
     if (strcmp(state, "production") == 0) {
-        if (bind_text(demote, 1, skill))
-            return tx_fail(st, bind_failed(st, demote, err, skill));
-        if ((rc = stmt_run(st, demote, err, "demoting the production variant of", skill)))
-            return tx_fail(st, rc);
+        if (store_bind_text(demote, 1, skill))
+            return store_tx_fail(st, bind_failed(st, demote, err, skill));
+        if ((rc = store_stmt_run(st, demote, err, "demoting the production variant of", skill)))
+            return store_tx_fail(st, rc);
     }
 
-    if (bind_text(ins, 1, skill) | bind_text(ins, 2, content ? content : "") |
-        bind_text(ins, 3, impl) | bind_text(ins, 4, impl_sha256 ? impl_sha256 : "") |
-        bind_text(ins, 5, patterns_json) | bind_text(ins, 6, state) |
-        bind_text(ins, 7, description) | bind_text(ins, 8, now))
-        return tx_fail(st, bind_failed(st, ins, err, skill));
+    if (store_bind_text(ins, 1, skill) | store_bind_text(ins, 2, content ? content : "") |
+        store_bind_text(ins, 3, impl) | store_bind_text(ins, 4, impl_sha256 ? impl_sha256 : "") |
+        store_bind_text(ins, 5, patterns_json) | store_bind_text(ins, 6, state) |
+        store_bind_text(ins, 7, description) | store_bind_text(ins, 8, now))
+        return store_tx_fail(st, bind_failed(st, ins, err, skill));
     rc = sqlite3_step(ins);
     if (rc != SQLITE_ROW) {
-        rc = db_error(st, rc, err, "adding a variant of %s", skill);
-        stmt_done(ins);
-        return tx_fail(st, rc);
+        rc = store_db_error(st, rc, err, "adding a variant of %s", skill);
+        store_stmt_done(ins);
+        return store_tx_fail(st, rc);
     }
     const char *id = (const char *)sqlite3_column_text(ins, 0);
     char *copy = id ? strdup(id) : NULL;
     if (!copy) {
-        stmt_done(ins);
-        return tx_fail(st, no_memory(err, skill));
+        store_stmt_done(ins);
+        return store_tx_fail(st, store_no_memory(err, skill));
     }
-    if ((rc = stmt_run(st, ins, err, "adding a variant of", skill)) != SKH_OK ||
-        (rc = tx_commit(st, err)) != SKH_OK) {
+    if ((rc = store_stmt_run(st, ins, err, "adding a variant of", skill)) != SKH_OK ||
+        (rc = store_tx_commit(st, err)) != SKH_OK) {
         free(copy);
-        return tx_fail(st, rc);
+        return store_tx_fail(st, rc);
     }
     *variant_id = copy;
     return SKH_OK;
@@ -571,7 +590,7 @@ static int variant_from_row(sqlite3_stmt *s, store_variant *v, skh_error *err)
         !(v->state = col_dup(s, 7)) || !(v->description = col_dup(s, 8)) ||
         !(v->created_at = col_dup(s, 9))) {
         store_variant_free(v);
-        return no_memory(err, "variant");
+        return store_no_memory(err, "variant");
     }
     return SKH_OK;
 }
@@ -581,7 +600,7 @@ static int variant_query(store *st, sqlite3_stmt *s, const char *key, store_vari
                          skh_error *err)
 {
     int rc;
-    if (bind_text(s, 1, key))
+    if (store_bind_text(s, 1, key))
         return bind_failed(st, s, err, key);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
@@ -589,8 +608,8 @@ static int variant_query(store *st, sqlite3_stmt *s, const char *key, store_vari
     else if (rc == SQLITE_DONE)
         rc = SKH_ENOTFOUND;
     else
-        rc = db_error(st, rc, err, "reading variant %s", key);
-    stmt_done(s);
+        rc = store_db_error(st, rc, err, "reading variant %s", key);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -612,7 +631,7 @@ static int skill_exists(store *st, const char *skill, skh_error *err)
     sqlite3_stmt *s = prep(st, S_SKILL_GET, err);
     if (!s)
         return err ? err->code : SKH_ESTORE;
-    if (bind_text(s, 1, skill))
+    if (store_bind_text(s, 1, skill))
         return bind_failed(st, s, err, skill);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
@@ -620,8 +639,8 @@ static int skill_exists(store *st, const char *skill, skh_error *err)
     else if (rc == SQLITE_DONE)
         rc = error_set(err, SKH_ENOTFOUND, skill, "no such skill");
     else
-        rc = db_error(st, rc, err, "reading skill %s", skill);
-    stmt_done(s);
+        rc = store_db_error(st, rc, err, "reading skill %s", skill);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -660,21 +679,21 @@ static int variant_json(store *st, sqlite3_stmt *row, int detail, json_t **out, 
                           sqlite3_column_text(row, 3), "description", sqlite3_column_text(row, 8),
                           "patterns", patterns, "created_at", sqlite3_column_text(row, 9));
     if (!v)
-        return no_memory(err, id);
+        return store_no_memory(err, id);
     if (detail) {
         sqlite3_stmt *s = prep(st, S_VARIANT_STATS, err);
         if (!s) {
             json_decref(v);
             return err ? err->code : SKH_ESTORE;
         }
-        if (bind_text(s, 1, id)) {
+        if (store_bind_text(s, 1, id)) {
             json_decref(v);
             return bind_failed(st, s, err, id);
         }
         int rc = sqlite3_step(s);
         if (rc != SQLITE_ROW) {
-            rc = db_error(st, rc, err, "counting executions of %s", id);
-            stmt_done(s);
+            rc = store_db_error(st, rc, err, "counting executions of %s", id);
+            store_stmt_done(s);
             json_decref(v);
             return rc;
         }
@@ -692,10 +711,10 @@ static int variant_json(store *st, sqlite3_stmt *row, int detail, json_t **out, 
                                    sqlite3_column_type(s, 4) == SQLITE_NULL
                                        ? json_null()
                                        : json_string((const char *)sqlite3_column_text(s, 4)));
-        stmt_done(s);
+        store_stmt_done(s);
         if (bad) {
             json_decref(v);
-            return no_memory(err, id);
+            return store_no_memory(err, id);
         }
     }
     *out = v;
@@ -716,8 +735,8 @@ static int skill_json(store *st, const char *skill, const char *description, int
         return err ? err->code : SKH_ESTORE;
     }
     if (!variants)
-        return no_memory(err, skill);
-    if (bind_text(all, 1, skill)) {
+        return store_no_memory(err, skill);
+    if (store_bind_text(all, 1, skill)) {
         json_decref(variants);
         return bind_failed(st, all, err, skill);
     }
@@ -725,29 +744,29 @@ static int skill_json(store *st, const char *skill, const char *description, int
         json_t *v = NULL;
         int r = variant_json(st, all, detail, &v, err);
         if (r == SKH_OK && json_array_append_new(variants, v) != 0)
-            r = no_memory(err, skill);
+            r = store_no_memory(err, skill);
         if (r != SKH_OK) {
-            stmt_done(all);
+            store_stmt_done(all);
             json_decref(variants);
             return r;
         }
     }
     if (rc != SQLITE_DONE) {
-        rc = db_error(st, rc, err, "listing the variants of %s", skill);
-        stmt_done(all);
+        rc = store_db_error(st, rc, err, "listing the variants of %s", skill);
+        store_stmt_done(all);
         json_decref(variants);
         return rc;
     }
-    stmt_done(all);
+    store_stmt_done(all);
 
-    if (bind_text(serving, 1, skill)) {
+    if (store_bind_text(serving, 1, skill)) {
         json_decref(variants);
         return bind_failed(st, serving, err, skill);
     }
     rc = sqlite3_step(serving);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        rc = db_error(st, rc, err, "finding the serving variant of %s", skill);
-        stmt_done(serving);
+        rc = store_db_error(st, rc, err, "finding the serving variant of %s", skill);
+        store_stmt_done(serving);
         json_decref(variants);
         return rc;
     }
@@ -755,9 +774,9 @@ static int skill_json(store *st, const char *skill, const char *description, int
                    description ? description : "", "serving",
                    rc == SQLITE_ROW ? (const char *)sqlite3_column_text(serving, 0) : NULL,
                    "variants", variants);
-    stmt_done(serving);
+    store_stmt_done(serving);
     if (!sk)
-        return no_memory(err, skill);
+        return store_no_memory(err, skill);
     *out = sk;
     return SKH_OK;
 }
@@ -771,10 +790,10 @@ int store_skill_list(store *st, json_t **out, skh_error *err)
     *out = NULL;
     if (!s || !list) {
         json_decref(list);
-        return s ? no_memory(err, "skills") : (err ? err->code : SKH_ESTORE);
+        return s ? store_no_memory(err, "skills") : (err ? err->code : SKH_ESTORE);
     }
     /* One read transaction: a consistent snapshot across the queries. */
-    if ((rc = tx_begin(st, 0, err)) != SKH_OK) {
+    if ((rc = store_tx_begin(st, 0, err)) != SKH_OK) {
         json_decref(list);
         return rc;
     }
@@ -783,21 +802,21 @@ int store_skill_list(store *st, json_t **out, skh_error *err)
         int r = skill_json(st, (const char *)sqlite3_column_text(s, 0),
                            (const char *)sqlite3_column_text(s, 1), 0, &sk, err);
         if (r == SKH_OK && json_array_append_new(list, sk) != 0)
-            r = no_memory(err, "skills");
+            r = store_no_memory(err, "skills");
         if (r != SKH_OK) {
-            stmt_done(s);
+            store_stmt_done(s);
             json_decref(list);
-            return tx_fail(st, r);
+            return store_tx_fail(st, r);
         }
     }
     if (rc != SQLITE_DONE) {
-        rc = db_error(st, rc, err, "listing skills");
-        stmt_done(s);
+        rc = store_db_error(st, rc, err, "listing skills");
+        store_stmt_done(s);
         json_decref(list);
-        return tx_fail(st, rc);
+        return store_tx_fail(st, rc);
     }
-    stmt_done(s);
-    if ((rc = tx_commit(st, err)) != SKH_OK) {
+    store_stmt_done(s);
+    if ((rc = store_tx_commit(st, err)) != SKH_OK) {
         json_decref(list);
         return rc;
     }
@@ -813,23 +832,23 @@ int store_skill_show(store *st, const char *skill, json_t **out, skh_error *err)
     *out = NULL;
     if (!s)
         return err ? err->code : SKH_ESTORE;
-    if ((rc = tx_begin(st, 0, err)) != SKH_OK)
+    if ((rc = store_tx_begin(st, 0, err)) != SKH_OK)
         return rc;
-    if (bind_text(s, 1, skill))
-        return tx_fail(st, bind_failed(st, s, err, skill));
+    if (store_bind_text(s, 1, skill))
+        return store_tx_fail(st, bind_failed(st, s, err, skill));
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         rc = skill_json(st, skill, (const char *)sqlite3_column_text(s, 1), 1, out, err);
     else if (rc == SQLITE_DONE)
         rc = error_set(err, SKH_ENOTFOUND, skill, "no such skill");
     else
-        rc = db_error(st, rc, err, "reading skill %s", skill);
-    stmt_done(s);
-    if (rc == SKH_OK && (rc = tx_commit(st, err)) != SKH_OK) {
+        rc = store_db_error(st, rc, err, "reading skill %s", skill);
+    store_stmt_done(s);
+    if (rc == SKH_OK && (rc = store_tx_commit(st, err)) != SKH_OK) {
         json_decref(*out);
         *out = NULL;
     }
-    return rc == SKH_OK ? rc : tx_fail(st, rc);
+    return rc == SKH_OK ? rc : store_tx_fail(st, rc);
 }
 
 /* ---- recording ----------------------------------------------------------- */
@@ -861,8 +880,8 @@ static int execution_invalid(const store_execution *ex, skh_error *err)
 /* ?1..?4 of every metric insert: execution_id, skill_id, variant_id, timestamp. */
 static int bind_metric_key(sqlite3_stmt *s, const store_execution *ex)
 {
-    return bind_text(s, 1, ex->execution_id) | bind_text(s, 2, ex->skill) |
-           bind_text(s, 3, ex->variant_id) | bind_text(s, 4, ex->timestamp);
+    return store_bind_text(s, 1, ex->execution_id) | store_bind_text(s, 2, ex->skill) |
+           store_bind_text(s, 3, ex->variant_id) | store_bind_text(s, 4, ex->timestamp);
 }
 
 /*
@@ -886,57 +905,60 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
         return err ? err->code : SKH_ESTORE;
     store_timestamp(now);
 
-    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+    if ((rc = store_tx_begin(st, 1, err)) != SKH_OK)
         return rc;
 
-    int b = bind_text(s[0], 1, ex->execution_id) | bind_text(s[0], 2, ex->request_id) |
-            bind_text(s[0], 3, ex->skill) | bind_text(s[0], 4, ex->variant_id) |
-            sqlite3_bind_int64(s[0], 5, ex->attempt) | bind_text(s[0], 6, ex->timestamp) |
-            bind_text(s[0], 7, ex->input) | bind_text(s[0], 8, ex->output) |
-            bind_text(s[0], 9, ex->steps ? ex->steps : "[]") | bind_text(s[0], 10, category) |
-            bind_text(s[0], 11, ex->error_message) | bind_text(s[0], 12, ex->session_id) |
-            bind_text(s[0], 13, ex->workflow_phase) | bind_text(s[0], 14, ex->user_query) |
-            bind_text(s[0], 15, ex->tenant) | sqlite3_bind_int(s[0], 16, ex->evaluation != 0);
+    int b = store_bind_text(s[0], 1, ex->execution_id) | store_bind_text(s[0], 2, ex->request_id) |
+            store_bind_text(s[0], 3, ex->skill) | store_bind_text(s[0], 4, ex->variant_id) |
+            sqlite3_bind_int64(s[0], 5, ex->attempt) | store_bind_text(s[0], 6, ex->timestamp) |
+            store_bind_text(s[0], 7, ex->input) | store_bind_text(s[0], 8, ex->output) |
+            store_bind_text(s[0], 9, ex->steps ? ex->steps : "[]") |
+            store_bind_text(s[0], 10, category) | store_bind_text(s[0], 11, ex->error_message) |
+            store_bind_text(s[0], 12, ex->session_id) |
+            store_bind_text(s[0], 13, ex->workflow_phase) |
+            store_bind_text(s[0], 14, ex->user_query) | store_bind_text(s[0], 15, ex->tenant) |
+            sqlite3_bind_int(s[0], 16, ex->evaluation != 0);
 
     b |= bind_metric_key(s[1], ex) | sqlite3_bind_double(s[1], 5, ex->fidelity) |
          sqlite3_bind_int(s[1], 6, ex->patterns_followed) |
          sqlite3_bind_int(s[1], 7, ex->patterns_missed) |
-         bind_text(s[1], 8, ex->missed ? ex->missed : "[]") |
-         bind_text(s[1], 9, ex->failed_at_step);
+         store_bind_text(s[1], 8, ex->missed ? ex->missed : "[]") |
+         store_bind_text(s[1], 9, ex->failed_at_step);
 
-    b |= bind_metric_key(s[2], ex) | bind_text(s[2], 5, ex->decision ? ex->decision : "") |
+    b |= bind_metric_key(s[2], ex) | store_bind_text(s[2], 5, ex->decision ? ex->decision : "") |
          (ex->correct < 0 ? sqlite3_bind_null(s[2], 6) : sqlite3_bind_int(s[2], 6, ex->correct)) |
          (isnan(ex->confidence) ? sqlite3_bind_null(s[2], 7)
                                 : sqlite3_bind_double(s[2], 7, ex->confidence)) |
-         bind_text(s[2], 8, ex->reasoning) | bind_text(s[2], 9, ex->expected) |
+         store_bind_text(s[2], 8, ex->reasoning) | store_bind_text(s[2], 9, ex->expected) |
          sqlite3_bind_int(s[2], 10, ex->critical != 0);
 
     b |= bind_metric_key(s[3], ex) | sqlite3_bind_int64(s[3], 5, llround(ex->duration_ms)) |
          sqlite3_bind_double(s[3], 6, ex->duration_ms) |
-         sqlite3_bind_int(s[3], 7, ex->category != SKH_ERR_NONE) | bind_text(s[3], 8, category);
+         sqlite3_bind_int(s[3], 7, ex->category != SKH_ERR_NONE) |
+         store_bind_text(s[3], 8, category);
 
-    b |= bind_text(counter, 1, "total_executions") | sqlite3_bind_int64(counter, 2, 1) |
-         bind_text(counter, 3, now);
+    b |= store_bind_text(counter, 1, "total_executions") | sqlite3_bind_int64(counter, 2, 1) |
+         store_bind_text(counter, 3, now);
 
     if (b) {
         for (int i = 0; i < 4; i++)
-            stmt_done(s[i]);
-        return tx_fail(st, bind_failed(st, counter, err, ex->execution_id));
+            store_stmt_done(s[i]);
+        return store_tx_fail(st, bind_failed(st, counter, err, ex->execution_id));
     }
     static const char *const doing[4] = {"recording execution", "recording fidelity of",
                                          "recording the outcome of",
                                          "recording the performance of"};
     for (int i = 0; i < 4; i++) {
-        if ((rc = stmt_run(st, s[i], err, doing[i], ex->execution_id)) != SKH_OK) {
+        if ((rc = store_stmt_run(st, s[i], err, doing[i], ex->execution_id)) != SKH_OK) {
             for (int j = i + 1; j < 4; j++)
-                stmt_done(s[j]);
-            stmt_done(counter);
-            return tx_fail(st, rc);
+                store_stmt_done(s[j]);
+            store_stmt_done(counter);
+            return store_tx_fail(st, rc);
         }
     }
-    if ((rc = stmt_run(st, counter, err, "counting execution", ex->execution_id)) != SKH_OK)
-        return tx_fail(st, rc);
-    return tx_commit(st, err);
+    if ((rc = store_stmt_run(st, counter, err, "counting execution", ex->execution_id)) != SKH_OK)
+        return store_tx_fail(st, rc);
+    return store_tx_commit(st, err);
 }
 
 int store_counter_add(store *st, const char *name, long long delta, skh_error *err)
@@ -950,13 +972,13 @@ int store_counter_add(store *st, const char *name, long long delta, skh_error *e
     if (!s)
         return err ? err->code : SKH_ESTORE;
     store_timestamp(now);
-    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+    if ((rc = store_tx_begin(st, 1, err)) != SKH_OK)
         return rc;
-    if (bind_text(s, 1, name) | sqlite3_bind_int64(s, 2, delta) | bind_text(s, 3, now))
-        return tx_fail(st, bind_failed(st, s, err, name));
-    if ((rc = stmt_run(st, s, err, "adding to counter", name)) != SKH_OK)
-        return tx_fail(st, rc);
-    return tx_commit(st, err);
+    if (store_bind_text(s, 1, name) | sqlite3_bind_int64(s, 2, delta) | store_bind_text(s, 3, now))
+        return store_tx_fail(st, bind_failed(st, s, err, name));
+    if ((rc = store_stmt_run(st, s, err, "adding to counter", name)) != SKH_OK)
+        return store_tx_fail(st, rc);
+    return store_tx_commit(st, err);
 }
 
 int store_counter_get(store *st, const char *name, long long *value, skh_error *err)
@@ -967,7 +989,7 @@ int store_counter_get(store *st, const char *name, long long *value, skh_error *
     *value = 0;
     if (!s)
         return err ? err->code : SKH_ESTORE;
-    if (bind_text(s, 1, name))
+    if (store_bind_text(s, 1, name))
         return bind_failed(st, s, err, name);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -976,9 +998,9 @@ int store_counter_get(store *st, const char *name, long long *value, skh_error *
     } else if (rc == SQLITE_DONE) {
         rc = SKH_OK;
     } else {
-        rc = db_error(st, rc, err, "reading counter %s", name);
+        rc = store_db_error(st, rc, err, "reading counter %s", name);
     }
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -992,17 +1014,17 @@ int store_config_get(store *st, const char *key, char **value, skh_error *err)
     *value = NULL;
     if (!s)
         return err ? err->code : SKH_ESTORE;
-    if (bind_text(s, 1, key))
+    if (store_bind_text(s, 1, key))
         return bind_failed(st, s, err, key);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        rc = (*value = col_dup(s, 0)) ? SKH_OK : no_memory(err, key);
+        rc = (*value = col_dup(s, 0)) ? SKH_OK : store_no_memory(err, key);
     } else if (rc == SQLITE_DONE) {
         rc = SKH_OK;
     } else {
-        rc = db_error(st, rc, err, "reading config %s", key);
+        rc = store_db_error(st, rc, err, "reading config %s", key);
     }
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -1017,13 +1039,14 @@ int store_config_set(store *st, const char *key, const char *value, skh_error *e
     if (!(s = prep(st, value ? S_CONFIG_SET : S_CONFIG_DELETE, err)))
         return err ? err->code : SKH_ESTORE;
     store_timestamp(now);
-    if ((rc = tx_begin(st, 1, err)) != SKH_OK)
+    if ((rc = store_tx_begin(st, 1, err)) != SKH_OK)
         return rc;
-    if (bind_text(s, 1, key) | (value ? bind_text(s, 2, value) | bind_text(s, 3, now) : 0))
-        return tx_fail(st, bind_failed(st, s, err, key));
-    if ((rc = stmt_run(st, s, err, "setting config", key)) != SKH_OK)
-        return tx_fail(st, rc);
-    return tx_commit(st, err);
+    if (store_bind_text(s, 1, key) |
+        (value ? store_bind_text(s, 2, value) | store_bind_text(s, 3, now) : 0))
+        return store_tx_fail(st, bind_failed(st, s, err, key));
+    if ((rc = store_stmt_run(st, s, err, "setting config", key)) != SKH_OK)
+        return store_tx_fail(st, rc);
+    return store_tx_commit(st, err);
 }
 
 int store_config_all(store *st, json_t **out, skh_error *err)
@@ -1035,24 +1058,24 @@ int store_config_all(store *st, json_t **out, skh_error *err)
     *out = NULL;
     if (!s || !obj) {
         json_decref(obj);
-        return s ? no_memory(err, "config") : (err ? err->code : SKH_ESTORE);
+        return s ? store_no_memory(err, "config") : (err ? err->code : SKH_ESTORE);
     }
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(s, 0);
         const char *v = (const char *)sqlite3_column_text(s, 1);
         if (!k || !v || json_object_set_new(obj, k, json_string(v)) != 0) {
-            stmt_done(s);
+            store_stmt_done(s);
             json_decref(obj);
-            return no_memory(err, "config");
+            return store_no_memory(err, "config");
         }
     }
     if (rc != SQLITE_DONE) {
-        rc = db_error(st, rc, err, "reading config");
-        stmt_done(s);
+        rc = store_db_error(st, rc, err, "reading config");
+        store_stmt_done(s);
         json_decref(obj);
         return rc;
     }
-    stmt_done(s);
+    store_stmt_done(s);
     *out = obj;
     return SKH_OK;
 }

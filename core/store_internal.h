@@ -1,0 +1,56 @@
+/*
+ * Private to the store's files (store.c, store_*.c): the connection, the
+ * statement caches and the transaction helpers.  Nothing outside the store
+ * includes this; everyone else goes through store.h.
+ */
+#ifndef SKH_CORE_STORE_INTERNAL_H
+#define SKH_CORE_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_STMTS 32       /* store.c's own statements, by enum */
+#define STORE_EXTRA_STMTS 96 /* everyone else's, keyed by their SQL's address */
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    int busy_timeout_ms;
+    sqlite3_stmt *stmt[STORE_STMTS];
+    struct {
+        const char *sql; /* static text: its address is the key */
+        sqlite3_stmt *stmt;
+    } extra[STORE_EXTRA_STMTS];
+    size_t nextra;
+};
+
+/*
+ * A prepared statement for sql, which must be static text: it is prepared
+ * once per store and kept (the cache is keyed by the pointer).
+ */
+sqlite3_stmt *store_stmt(store *st, const char *sql, skh_error *err);
+
+/*
+ * Turn an SQLite result code into an SKH_E* code and a message.  Call it
+ * before anything else touches the connection: sqlite3_errmsg() describes
+ * only the latest call.
+ */
+int store_db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int store_no_memory(skh_error *err, const char *what);
+/* Reset and drop the bindings, which may point into the caller's memory. */
+void store_stmt_done(sqlite3_stmt *s);
+/* Run a statement to completion, ignoring any rows. */
+int store_stmt_run(store *st, sqlite3_stmt *s, skh_error *err, const char *doing, const char *id);
+/* Bind text or NULL. */
+int store_bind_text(sqlite3_stmt *s, int i, const char *v);
+
+int store_tx_begin(store *st, int write, skh_error *err);
+/* Commit, or roll back and fail. */
+int store_tx_commit(store *st, skh_error *err);
+/* Roll back and pass rc on: for the failure paths inside a transaction. */
+int store_tx_fail(store *st, int rc);
+void store_tx_rollback(store *st);
+
+#endif
