@@ -18,6 +18,13 @@ int error_set_category(skh_error *err, int code, int category, const char *what,
                        ...) __attribute__((format(printf, 5, 6)));
 void error_clear(skh_error *err);
 
+/*
+ * How skillhost writes JSON it hands back: compact, and doubles with 15
+ * significant digits so 0.95 prints as 0.95 (jansson's default of 17 prints
+ * 0.94999999999999996), whichever language the plugin was written in.
+ */
+#define SKH_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 /* Validate a plugin or skill name: [a-z0-9_]{1,64}. */
 int name_is_valid(const char *name);
 

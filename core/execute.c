@@ -1,9 +1,21 @@
 /*
  * execute_skill (DESIGN §2): resolve the variant, run attempts, score and
- * record each one, retry ReAct-style while the fidelity stays under the bar.
+ * record each one, recover from errors as recovery.lua says, and retry
+ * ReAct-style while the fidelity stays under the bar.
  *
- * Every attempt is recorded in its own transaction as soon as it is scored,
- * so a crash between attempts loses nothing already run.
+ * Two loops, one budget (DESIGN §2 "Retry at one layer"):
+ *   - a ReAct iteration re-runs the skill with what went wrong
+ *     (_react_retry, _previous_attempt) while fidelity < threshold;
+ *   - inside an iteration, a failed call is retried with the same input
+ *     after the backoff recovery.lua asks for, at most recovery.max_retries
+ *     times.
+ * So a request makes at most max_iterations x (1 + max_retries) calls, and
+ * the request deadline bounds both: no call starts and no backoff ends after
+ * it.
+ *
+ * Every call is recorded in its own transaction as soon as it is scored, so a
+ * crash between attempts loses nothing already run; the last one also carries
+ * the request's bookkeeping (learning event, request and retry counters).
  */
 #include "config.h"
 
@@ -11,57 +23,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "error.h"
 #include "host_internal.h"
+#include "result.h"
 #include "scoring.h"
-#include "uuid.h"
 
-typedef struct attempt_rec {
-    char execution_id[UUID_TEXT_LEN];
-    double fidelity;
-    double duration_ms;
-    int category;
-    char *message;
-    char *failed_at_step;
-    char *missed_json;
-} attempt_rec;
+/* What the request does after a call. */
+typedef enum { NEXT_END, NEXT_RETRY_SAME, NEXT_ITERATION } next_step;
 
-struct skh_result {
-    char request_id[UUID_TEXT_LEN];
-    char *variant;
-    char *output; /* final output, NULL when the skill failed */
-    attempt_rec *attempts;
-    unsigned nattempts;
-    int recorded;
-    int early_success;
-    int met_threshold;
-    double threshold;
-};
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+typedef struct request {
+    skh_host *host;
+    plugin *p;
+    const store_variant *v;
+    const char *skill;
+    const skh_exec_options *opts;
+    skh_result *r;
+    int max_iter;
+    int max_retries;
+    double started_ms;
+    double deadline_ms; /* absolute, on the host clock; INFINITY for none */
+} request;
 
 /* The request's knobs: flag > environment > workspace > default (DESIGN §9). */
-static void request_settings(const skh_host *host, const skh_exec_options *opts, int *react,
-                             int *max_iter, double *threshold)
+static void request_settings(request *q)
 {
-    *react = config_num(&host->cfg, CFG_REACT_ENABLED) != 0;
-    *max_iter = (int)config_num(&host->cfg, CFG_REACT_MAX_ITER);
-    *threshold = config_num(&host->cfg, CFG_REACT_FIDELITY);
-    if (opts && opts->react >= 0)
-        *react = opts->react != 0;
-    if (opts && opts->max_iterations > 0)
-        *max_iter = opts->max_iterations;
-    if (opts && opts->threshold >= 0)
-        *threshold = opts->threshold;
-    if (!*react)
-        *max_iter = 1;
+    const config *c = &q->host->cfg;
+    const skh_exec_options *o = q->opts;
+    int react = config_num(c, CFG_REACT_ENABLED) != 0;
+    double timeout = config_num(c, CFG_REQUEST_TIMEOUT_MS);
+
+    q->max_iter = (int)config_num(c, CFG_REACT_MAX_ITER);
+    q->r->threshold = config_num(c, CFG_REACT_FIDELITY);
+    q->max_retries = (int)config_num(c, CFG_RECOVERY_MAX_RETRIES);
+    if (o && o->react >= 0)
+        react = o->react != 0;
+    if (o && o->max_iterations > 0)
+        q->max_iter = o->max_iterations;
+    if (o && o->threshold >= 0)
+        q->r->threshold = o->threshold;
+    if (o && o->timeout_ms != 0)
+        timeout = o->timeout_ms;
+    if (!react)
+        q->max_iter = 1;
+    q->started_ms = host_now_ms(q->host);
+    q->deadline_ms = timeout > 0 ? q->started_ms + timeout : INFINITY;
 }
 
 /* What a retry tells the skill about the attempt before it. */
@@ -121,94 +127,134 @@ static json_t *checked_output(skh_call *call)
     return NULL;
 }
 
-static void result_free_attempts(skh_result *r)
+static attempt_rec *new_attempt(skh_result *r)
 {
-    for (unsigned i = 0; i < r->nattempts; i++) {
-        free(r->attempts[i].message);
-        free(r->attempts[i].failed_at_step);
-        free(r->attempts[i].missed_json);
+    if (r->nattempts == r->capattempts) {
+        unsigned cap = r->capattempts ? r->capattempts * 2 : 4;
+        attempt_rec *grown = realloc(r->attempts, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        r->attempts = grown;
+        r->capattempts = cap;
     }
-    free(r->attempts);
+    attempt_rec *a = &r->attempts[r->nattempts++];
+    memset(a, 0, sizeof *a);
+    return a;
 }
 
-SKH_EXPORT void skh_result_free(skh_result *r)
+/*
+ * Ask recovery.lua what to do about a failed call.  Returns the next step
+ * and, for a retry, the wait; a policy that cannot answer fails safe.
+ */
+static next_step recover(request *q, attempt_rec *a, unsigned retry, unsigned iteration,
+                         double *wait_ms)
 {
-    if (!r)
-        return;
-    result_free_attempts(r);
-    free(r->variant);
-    free(r->output);
-    free(r);
+    double now = host_now_ms(q->host);
+    json_t *facts = json_pack(
+        "{s:s, s:s, s:I, s:I, s:f, s:o, s:s, s:s}", "category", skh_category_name(a->category),
+        "message", a->message ? a->message : "", "retry", (json_int_t)retry, "attempt",
+        (json_int_t)q->r->nattempts, "elapsed_ms", now - q->started_ms, "remaining_ms",
+        isinf(q->deadline_ms) ? json_null() : json_real(q->deadline_ms - now), "skill", q->skill,
+        "variant", q->v->variant_id);
+    json_t *d = NULL;
+    skh_error perr;
+    error_clear(&perr);
+    next_step next = NEXT_END;
+    const char *action = NULL;
+    char note[256] = "";
+
+    if (facts && host_policy_decide(q->host, "recovery", "decide", facts, q->skill,
+                                    q->v->variant_id, &d, &perr) == SKH_OK)
+        action = json_string_value(json_object_get(d, "action"));
+    if (action && strcmp(action, "retry") == 0) {
+        double delay = json_number_value(json_object_get(d, "delay_ms"));
+        const char *jitter = json_string_value(json_object_get(d, "jitter"));
+        if (!(delay >= 0) || !isfinite(delay))
+            delay = 0;
+        /* Full jitter (AWS architecture blog): uniform in [0, delay). */
+        *wait_ms = jitter && strcmp(jitter, "full") == 0 ? host_random(q->host) * delay : delay;
+        if ((int)retry >= q->max_retries)
+            snprintf(note, sizeof note, "recovery.max_retries (%d) reached", q->max_retries);
+        else if (now + *wait_ms > q->deadline_ms)
+            snprintf(note, sizeof note, "a %.0f ms wait would overrun the request deadline",
+                     *wait_ms);
+        else
+            next = NEXT_RETRY_SAME;
+    } else if (action && strcmp(action, "skip") == 0) {
+        next = iteration < (unsigned)q->max_iter ? NEXT_ITERATION : NEXT_END;
+    } else if (!action || strcmp(action, "fail") != 0) {
+        snprintf(note, sizeof note, "%.200s", d ? "unknown action: failing safe" : perr.message);
+    }
+    json_t *kept = d ? json_deep_copy(d) : json_pack("{s:s}", "action", "fail");
+    if (kept && note[0])
+        json_object_set_new(kept, "overruled", json_string(note));
+    if (kept && next == NEXT_RETRY_SAME)
+        json_object_set_new(kept, "wait_ms", json_real(*wait_ms));
+    a->recovery = kept ? json_dumps(kept, SKH_JSON_FLAGS) : NULL;
+    json_decref(kept);
+    json_decref(d);
+    json_decref(facts);
+    return next;
 }
 
-/* Run one attempt: invoke, score, record.  Fills *a; *output_out gets the output object. */
-static int run_attempt(skh_host *host, plugin *p, const store_variant *v, const char *skill,
-                       const char *request_id, json_t *input, unsigned n,
-                       const skh_exec_options *opts, attempt_rec *a, scores *sc,
-                       json_t **output_out, int *recorded, skh_error *err)
+/* Invoke, validate, score.  On SKH_OK the call, output and scores belong to the caller. */
+static int run_call(request *q, const char *input_text, unsigned n, attempt_rec *a, skh_call *call,
+                    json_t *input, json_t **output, scores *sc, skh_error *err)
 {
-    char *input_text = json_dumps(input, JSON_COMPACT);
-    if (!input_text)
-        return error_set(err, SKH_ENOMEM, skill, "out of memory");
-
-    skh_call call;
-    call_init(&call, input_text, v->content, v->patterns, n, p->name);
-    double t0 = now_ms();
-    int rc = p->ops->invoke(p, "execute", &call, err);
-    a->duration_ms = now_ms() - t0;
-    if (rc) {
-        call_release(&call);
-        free(input_text);
+    call_init(call, input_text, q->v->content, q->v->patterns, n, q->p->name);
+    double t0 = host_now_ms(q->host);
+    int rc = q->p->ops->invoke(q->p, "execute", call, err);
+    a->duration_ms = host_now_ms(q->host) - t0;
+    if (rc == SKH_OK && call->oom)
+        rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory while recording the call");
+    if (rc)
         return rc;
-    }
-    if (call.oom) {
-        call_release(&call);
-        free(input_text);
-        return error_set(err, SKH_ENOMEM, skill, "out of memory while recording the call");
-    }
-    json_t *output = checked_output(&call);
-    a->category = call.category;
-    a->message = call.message ? strdup(call.message) : NULL;
+    *output = checked_output(call);
+    a->category = call->category;
+    a->message = call->message ? strdup(call->message) : NULL;
     uuid_v7(a->execution_id);
 
-    json_t *expected = json_loads(v->patterns, 0, NULL);
+    json_t *expected = json_loads(q->v->patterns, 0, NULL);
     json_t *record = json_pack(
-        "{s:O, s:O, s:o, s:o, s:o, s:f}", "input", input, "output", output ? output : json_null(),
-        "steps", steps_array(&call), "expected", expected ? expected : json_array(), "error",
-        call.category ? json_pack("{s:s, s:s}", "category", skh_category_name(call.category),
-                                  "message", call.message ? call.message : "")
-                      : json_null(),
+        "{s:O, s:O, s:o, s:o, s:o, s:f}", "input", input, "output", *output ? *output : json_null(),
+        "steps", steps_array(call), "expected", expected ? expected : json_array(), "error",
+        call->category ? json_pack("{s:s, s:s}", "category", skh_category_name(call->category),
+                                   "message", call->message ? call->message : "")
+                       : json_null(),
         "duration_ms", a->duration_ms);
-    rc = record ? scoring_run(host, record, sc, err)
-                : error_set(err, SKH_ENOMEM, skill, "out of memory");
+    rc = record ? scoring_run(q->host, record, sc, err)
+                : error_set(err, SKH_ENOMEM, q->skill, "out of memory");
     json_decref(record);
-    if (rc) {
-        json_decref(output);
-        call_release(&call);
-        free(input_text);
+    if (rc)
         return rc;
-    }
     a->fidelity = sc->fidelity;
     a->failed_at_step = sc->failed_at_step ? strdup(sc->failed_at_step) : NULL;
     a->missed_json = strdup(sc->missed_json);
+    return SKH_OK;
+}
 
+static int record_call(request *q, const char *request_id, const char *input_text, unsigned n,
+                       const attempt_rec *a, const skh_call *call, const json_t *output,
+                       const scores *sc, const store_request_end *end, skh_error *err)
+{
     char ts[32];
     store_timestamp(ts);
-    json_t *steps = steps_array(&call);
+    json_t *steps = steps_array(call);
     char *steps_text = steps ? json_dumps(steps, JSON_COMPACT) : NULL;
     json_decref(steps);
+    const skh_exec_options *o = q->opts;
     store_execution ex = {
         .execution_id = a->execution_id,
         .request_id = request_id,
-        .skill = skill,
-        .variant_id = v->variant_id,
+        .skill = q->skill,
+        .variant_id = q->v->variant_id,
         .attempt = n,
         .timestamp = ts,
         .input = input_text,
-        .output = output ? call.output : NULL,
+        .output = output ? call->output : NULL,
         .steps = steps_text ? steps_text : "[]",
-        .category = call.category,
-        .error_message = call.message,
+        .category = call->category,
+        .error_message = call->message,
         .fidelity = sc->fidelity,
         .patterns_followed = sc->followed,
         .patterns_missed = sc->missed,
@@ -219,20 +265,148 @@ static int run_attempt(skh_host *host, plugin *p, const store_variant *v, const 
         .confidence = sc->confidence,
         .reasoning = sc->reasoning,
         .duration_ms = a->duration_ms,
-        .session_id = opts ? opts->session_id : NULL,
-        .workflow_phase = opts ? opts->workflow_phase : NULL,
-        .user_query = opts ? opts->user_query : NULL,
-        .tenant = opts ? opts->tenant : NULL,
-        .evaluation = opts ? opts->evaluation : 0,
+        .session_id = o ? o->session_id : NULL,
+        .workflow_phase = o ? o->workflow_phase : NULL,
+        .user_query = o ? o->user_query : NULL,
+        .tenant = o ? o->tenant : NULL,
+        .evaluation = o ? o->evaluation : 0,
+        .end = end,
     };
-    /* A failed write is reported, but the skill's output still reaches the caller. */
-    rc = store_record_execution(host->st, &ex, err);
-    *recorded = *recorded && rc == SKH_OK;
+    int rc = store_record_execution(q->host->st, &ex, err);
     free(steps_text);
-    call_release(&call);
-    free(input_text);
-    *output_out = output;
-    return rc == SKH_OK ? SKH_OK : rc;
+    return rc;
+}
+
+/* The input of the next ReAct iteration: the original plus what went wrong. */
+static json_t *retry_input(json_t *input, unsigned n, const attempt_rec *a, const scores *sc)
+{
+    json_t *next = json_deep_copy(input);
+    json_t *prev = previous_attempt(n, a, sc);
+    if (!next || !prev || json_object_set_new(next, "_react_retry", json_true()) ||
+        json_object_set_new(next, "_previous_attempt", prev)) {
+        json_decref(next);
+        return NULL;
+    }
+    return next;
+}
+
+/*
+ * The attempt loop.  Returns SKH_OK with the final output in r->output,
+ * SKH_EFAILED when the last call failed, SKH_ESTORE when some call could not
+ * be recorded (the result is complete anyway), or another code when a call
+ * could not run at all.
+ */
+static int run_request(request *q, json_t *input, skh_error *err)
+{
+    skh_result *r = q->r;
+    json_t *attempt_input = json_incref(input);
+    json_t *final_output = NULL;
+    unsigned iteration = 1, retry = 0;
+    int rc = SKH_OK, store_rc = SKH_OK;
+    skh_error store_err;
+    double before = NAN;
+
+    for (unsigned n = 1;; n++) {
+        char *input_text = json_dumps(attempt_input, JSON_COMPACT);
+        attempt_rec *a = input_text ? new_attempt(r) : NULL;
+        if (!a) {
+            free(input_text);
+            rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory");
+            break;
+        }
+        a->iteration = iteration;
+        skh_call call;
+        json_t *output = NULL;
+        scores sc;
+        memset(&sc, 0, sizeof sc);
+        rc = run_call(q, input_text, n, a, &call, attempt_input, &output, &sc, err);
+        if (rc) {
+            /* Nothing ran, or it could not be scored: not an attempt to record. */
+            call_release(&call);
+            scores_release(&sc);
+            json_decref(output);
+            free(input_text);
+            r->nattempts--;
+            free(a->message);
+            free(a->failed_at_step);
+            free(a->missed_json);
+            break;
+        }
+        if (isnan(before))
+            before = a->fidelity;
+
+        /* Decide what comes next before recording, so the last record can close the request. */
+        double wait_ms = 0;
+        next_step next;
+        int success = !a->category && a->fidelity >= r->threshold;
+        if (a->category)
+            next = recover(q, a, retry, iteration, &wait_ms);
+        else
+            next = !success && iteration < (unsigned)q->max_iter ? NEXT_ITERATION : NEXT_END;
+        if (next != NEXT_END &&
+            host_now_ms(q->host) + (next == NEXT_RETRY_SAME ? wait_ms : 0) >= q->deadline_ms)
+            next = NEXT_END; /* no call may start after the deadline */
+
+        char description[160];
+        store_request_end end = {.attempts = n,
+                                 .before_fidelity = before,
+                                 .after_fidelity = a->fidelity,
+                                 .description = description};
+        snprintf(description, sizeof description, "%u attempt%s, fidelity %.2f -> %.2f, %s", n,
+                 n == 1 ? "" : "s", before, a->fidelity,
+                 a->category ? skh_category_name(a->category)
+                 : success   ? "met the threshold"
+                             : "below the threshold");
+        int wrc = record_call(q, r->request_id, input_text, n, a, &call, output, &sc,
+                              next == NEXT_END ? &end : NULL, err);
+        if (wrc && store_rc == SKH_OK) {
+            /* Keep going: the caller still gets the output, marked recorded: false. */
+            store_rc = wrc;
+            store_err = *err;
+            r->recorded = 0;
+        }
+
+        json_t *following = NULL;
+        if (next == NEXT_ITERATION && !(following = retry_input(input, n, a, &sc))) {
+            rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory");
+            next = NEXT_END;
+        }
+        call_release(&call);
+        scores_release(&sc);
+        free(input_text);
+        json_decref(final_output);
+        final_output = output;
+
+        if (next == NEXT_END) {
+            r->met_threshold = success;
+            r->early_success = success && iteration < (unsigned)q->max_iter;
+            break;
+        }
+        if (next == NEXT_RETRY_SAME) {
+            host_sleep_ms(q->host, wait_ms);
+            retry++;
+        } else {
+            json_decref(attempt_input);
+            attempt_input = following;
+            iteration++;
+            retry = 0;
+        }
+    }
+    json_decref(attempt_input);
+
+    if (rc == SKH_OK && final_output && !(r->output = json_dumps(final_output, SKH_JSON_FLAGS)))
+        rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory");
+    json_decref(final_output);
+    if (rc == SKH_OK && store_rc) {
+        rc = store_rc;
+        *err = store_err;
+    } else if (rc == SKH_OK && !r->output && r->nattempts > 0) {
+        const attempt_rec *last = &r->attempts[r->nattempts - 1];
+        rc = error_set_category(err, SKH_EFAILED, last->category, q->skill, "%s error: %s",
+                                skh_category_name(last->category),
+                                last->message ? last->message : "");
+    }
+    return rc;
 }
 
 static int resolve_variant(skh_host *host, const char *skill, const skh_exec_options *opts,
@@ -243,9 +417,10 @@ static int resolve_variant(skh_host *host, const char *skill, const skh_exec_opt
         if (rc)
             return rc;
         if (strcmp(v->skill, skill) != 0) {
+            error_set(err, SKH_EINVAL, "--variant", "%s is a variant of %s, not of %s",
+                      opts->variant, v->skill, skill);
             store_variant_free(v);
-            return error_set(err, SKH_EINVAL, "--variant", "%s is a variant of %s, not of %s",
-                             opts->variant, v->skill, skill);
+            return SKH_EINVAL;
         }
         return SKH_OK;
     }
@@ -272,178 +447,26 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
 
     store_variant v;
     memset(&v, 0, sizeof v);
-    plugin *p = NULL;
+    request q = {.host = host, .skill = skill, .opts = opts, .v = &v};
     int rc = resolve_variant(host, skill, opts, &v, err);
     if (rc == SKH_OK)
-        rc = host_variant_plugin(host, &v, &p, err);
-    skh_result *r = rc ? NULL : calloc(1, sizeof *r);
-    if (rc == SKH_OK && !r)
+        rc = host_variant_plugin(host, &v, &q.p, err);
+    if (rc == SKH_OK && !(q.r = calloc(1, sizeof *q.r)))
         rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
-    if (rc) {
-        store_variant_free(&v);
-        json_decref(input);
-        return rc;
-    }
-
-    int react, max_iter;
-    request_settings(host, opts, &react, &max_iter, &r->threshold);
-    uuid_v7(r->request_id);
-    r->variant = strdup(v.variant_id);
-    r->attempts = calloc((size_t)max_iter, sizeof *r->attempts);
-    r->recorded = 1;
-    if (!r->variant || !r->attempts) {
+    if (rc == SKH_OK && !(q.r->variant = strdup(v.variant_id)))
         rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
-        goto out;
+    if (rc == SKH_OK) {
+        uuid_v7(q.r->request_id);
+        q.r->recorded = 1;
+        request_settings(&q);
+        rc = run_request(&q, input, err);
     }
-
-    json_t *attempt_input = json_incref(input);
-    json_t *output = NULL;
-    int store_rc = SKH_OK;
-    skh_error store_err;
-    for (unsigned n = 1; n <= (unsigned)max_iter; n++) {
-        attempt_rec *a = &r->attempts[r->nattempts];
-        scores sc;
-        json_decref(output);
-        output = NULL;
-        rc = run_attempt(host, p, &v, skill, r->request_id, attempt_input, n, opts, a, &sc, &output,
-                         &r->recorded, err);
-        r->nattempts++; /* even a failed attempt owns strings result_free_attempts frees */
-        if (rc && rc != SKH_ESTORE) {
-            /* Nothing ran or scoring failed: not an attempt to count. */
-            result_free_attempts(r);
-            r->attempts = NULL;
-            r->nattempts = 0;
-            break;
-        }
-        if (rc == SKH_ESTORE && store_rc == SKH_OK) {
-            store_rc = rc;
-            store_err = *err;
-        }
-        rc = SKH_OK;
-        int success = !a->category && a->fidelity >= r->threshold;
-        int retry = !a->category && !success && n < (unsigned)max_iter;
-        if (retry) {
-            json_t *next = json_deep_copy(input);
-            json_t *prev = previous_attempt(n, a, &sc);
-            if (!next || !prev || json_object_set_new(next, "_react_retry", json_true()) ||
-                json_object_set_new(next, "_previous_attempt", prev)) {
-                json_decref(next);
-                rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
-                scores_release(&sc);
-                break;
-            }
-            json_decref(attempt_input);
-            attempt_input = next;
-        }
-        scores_release(&sc);
-        if (!retry) {
-            r->early_success = success && n < (unsigned)max_iter;
-            r->met_threshold = success;
-            break;
-        }
-    }
-    json_decref(attempt_input);
-    if (rc == SKH_OK && output) {
-        r->output = json_dumps(output, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (!r->output)
-            rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
-    }
-    json_decref(output);
-    if (rc == SKH_OK && store_rc) {
-        rc = store_rc;
-        *err = store_err;
-    } else if (rc == SKH_OK && !r->output && r->nattempts > 0) {
-        const attempt_rec *last = &r->attempts[r->nattempts - 1];
-        rc = error_set_category(err, SKH_EFAILED, last->category, skill, "%s error: %s",
-                                skh_category_name(last->category),
-                                last->message ? last->message : "");
-    }
-out:
     store_variant_free(&v);
     json_decref(input);
-    if (r && r->nattempts == 0) {
-        skh_result_free(r);
-        r = NULL;
+    if (q.r && q.r->nattempts == 0) {
+        skh_result_free(q.r);
+        q.r = NULL;
     }
-    *result = r;
+    *result = q.r;
     return rc;
-}
-
-/* ---- reading a result ---------------------------------------------------------- */
-
-SKH_EXPORT const char *skh_result_output(const skh_result *r)
-{
-    return r->output;
-}
-
-SKH_EXPORT const char *skh_result_variant(const skh_result *r)
-{
-    return r->variant;
-}
-
-SKH_EXPORT unsigned skh_result_attempts(const skh_result *r)
-{
-    return r->nattempts;
-}
-
-SKH_EXPORT double skh_result_fidelity(const skh_result *r, unsigned attempt)
-{
-    return attempt < r->nattempts ? r->attempts[attempt].fidelity : NAN;
-}
-
-SKH_EXPORT const char *skh_result_execution_id(const skh_result *r, unsigned attempt)
-{
-    return attempt < r->nattempts ? r->attempts[attempt].execution_id : NULL;
-}
-
-SKH_EXPORT int skh_result_recorded(const skh_result *r)
-{
-    return r->recorded;
-}
-
-SKH_EXPORT int skh_result_error_category(const skh_result *r)
-{
-    return r->nattempts ? r->attempts[r->nattempts - 1].category : SKH_ERR_NONE;
-}
-
-SKH_EXPORT const char *skh_result_error_message(const skh_result *r)
-{
-    return r->nattempts ? r->attempts[r->nattempts - 1].message : NULL;
-}
-
-SKH_EXPORT int skh_result_json(const skh_result *r, char **json)
-{
-    *json = NULL;
-    json_t *ids = json_array(), *fids = json_array(), *per = json_array();
-    for (unsigned i = 0; ids && fids && per && i < r->nattempts; i++) {
-        const attempt_rec *a = &r->attempts[i];
-        json_array_append_new(ids, json_string(a->execution_id));
-        json_array_append_new(fids, json_real(a->fidelity));
-        json_array_append_new(
-            per,
-            json_pack("{s:I, s:s, s:f, s:f, s:o, s:o}", "attempt", (json_int_t)(i + 1),
-                      "execution_id", a->execution_id, "fidelity", a->fidelity, "duration_ms",
-                      a->duration_ms, "failed_at_step",
-                      a->failed_at_step ? json_string(a->failed_at_step) : json_null(), "error",
-                      a->category
-                          ? json_pack("{s:s, s:s}", "category", skh_category_name(a->category),
-                                      "message", a->message ? a->message : "")
-                          : json_null()));
-    }
-    json_t *out = r->output ? json_loads(r->output, JSON_DECODE_ANY, NULL) : json_null();
-    int cat = skh_result_error_category(r);
-    json_t *o = json_pack(
-        "{s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:b, s:b, s:b, s:f, s:o}", "request_id", r->request_id,
-        "execution_ids", ids, "variant", r->variant, "attempts", (json_int_t)r->nattempts,
-        "fidelity", fids, "per_attempt", per, "output", out ? out : json_null(), "recorded",
-        r->recorded, "early_success", r->early_success, "met_threshold", r->met_threshold,
-        "threshold", r->threshold, "error",
-        cat ? json_pack("{s:s, s:s}", "category", skh_category_name(cat), "message",
-                        skh_result_error_message(r) ? skh_result_error_message(r) : "")
-            : json_null());
-    if (!o)
-        return SKH_ENOMEM;
-    *json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return *json ? SKH_OK : SKH_ENOMEM;
 }

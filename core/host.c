@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -117,6 +119,12 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
         .busy_timeout_ms = (int)config_num(&host->cfg, CFG_STORE_BUSY_TIMEOUT_MS),
     };
     rc = store_open(host->db_path, &so, &host->st, err);
+    /* No workspace yet is the store's failure to open, not bad input (exit 4). */
+    if (rc == SKH_ENOTFOUND) {
+        rc = SKH_ESTORE;
+        if (err)
+            err->code = rc;
+    }
     if (rc)
         goto fail;
 
@@ -128,6 +136,10 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
     if (rc)
         goto fail;
     apply_limits(host);
+    rc = policy_set_open(host->policies_dir, &host->limits, &host->policies, err);
+    if (rc)
+        goto fail;
+    skh_host_set_clock(host, NULL);
     *out = host;
     return SKH_OK;
 fail:
@@ -146,12 +158,100 @@ SKH_EXPORT void skh_host_close(skh_host *host)
     free(host->plugins);
     plugin_close(host->scorer_fidelity);
     plugin_close(host->scorer_outcome);
+    policy_set_close(host->policies);
     store_close(host->st);
     free(host->db_path);
     free(host->policies_dir);
     free(host->plugin_path);
     free(host->lua_path);
     free(host);
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+static double real_now_ms(void *ud)
+{
+    (void)ud;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void real_sleep_ms(void *ud, double ms)
+{
+    (void)ud;
+    if (ms <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1e3),
+                          .tv_nsec = (long)((ms - (double)(time_t)(ms / 1e3) * 1e3) * 1e6)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static double real_random(void *ud)
+{
+    (void)ud;
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x)
+        x = (uint64_t)clock() * 0x9e3779b97f4a7c15ull;
+    return (double)(x >> 11) / 9007199254740992.0; /* 53 bits into [0, 1) */
+}
+
+SKH_EXPORT void skh_host_set_clock(skh_host *host, const skh_clock *clock)
+{
+    skh_clock c = {.struct_size = sizeof c,
+                   .now_ms = real_now_ms,
+                   .sleep_ms = real_sleep_ms,
+                   .random = real_random};
+    if (clock && clock->now_ms)
+        c.now_ms = clock->now_ms;
+    if (clock && clock->sleep_ms)
+        c.sleep_ms = clock->sleep_ms;
+    if (clock && clock->random)
+        c.random = clock->random;
+    c.ud = clock ? clock->ud : NULL;
+    host->clock = c;
+}
+
+double host_now_ms(const skh_host *host)
+{
+    return host->clock.now_ms(host->clock.ud);
+}
+
+void host_sleep_ms(const skh_host *host, double ms)
+{
+    host->clock.sleep_ms(host->clock.ud, ms);
+}
+
+double host_random(const skh_host *host)
+{
+    return host->clock.random(host->clock.ud);
+}
+
+int host_policy_decide(skh_host *host, const char *name, const char *fn, json_t *facts,
+                       const char *skill, const char *variant_id, json_t **decision, skh_error *err)
+{
+    policy_info info = {{0}, {0}};
+    int rc = policy_decide(host->policies, name, fn, facts, decision, &info, err);
+    if (rc == SKH_OK)
+        return rc;
+    /* The error is the news here; failing to record it must not hide it. */
+    fprintf(stderr, "skillhost: %s: %s (policy %s decided nothing)\n", err->what, err->message,
+            name);
+    json_t *seen = json_pack("{s:O, s:s}", "facts", facts, "error", err->message);
+    char *observed = seen ? json_dumps(seen, SKH_JSON_FLAGS) : NULL;
+    store_decision d = {.skill = skill,
+                        .variant_id = variant_id,
+                        .kind = name,
+                        .verdict = "error",
+                        .observed = observed,
+                        .policy_file = info.path[0] ? info.path : err->what,
+                        .policy_sha256 = info.sha256};
+    skh_error ignored;
+    store_decision_add(host->st, &d, &ignored);
+    free(observed);
+    json_decref(seen);
+    return rc;
 }
 
 /* ---- plugin files ---------------------------------------------------------- */

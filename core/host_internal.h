@@ -6,6 +6,7 @@
 
 #include "loader.h"
 #include "options.h"
+#include "policy.h"
 #include "store.h"
 
 /* A loaded skill plugin, kept warm for the life of the host. */
@@ -28,7 +29,24 @@ struct skh_host {
 
     plugin *scorer_fidelity; /* built-in scorers, loaded on first use */
     plugin *scorer_outcome;
+
+    policy_set *policies; /* loaded lazily, re-read when their files change */
+    skh_clock clock;      /* real unless a test installed its own */
 };
+
+/* The host's clock and random source (skh_host_set_clock). */
+double host_now_ms(const skh_host *host);
+void host_sleep_ms(const skh_host *host, double ms);
+double host_random(const skh_host *host);
+
+/*
+ * Ask a policy.  A policy that cannot be loaded or that raises decides
+ * nothing: the error is recorded in the decisions table (verdict "error"),
+ * reported on stderr, and returned so the caller applies its fail-safe.
+ */
+int host_policy_decide(skh_host *host, const char *name, const char *fn, json_t *facts,
+                       const char *skill, const char *variant_id, json_t **decision,
+                       skh_error *err);
 
 /*
  * The plugin for a variant's impl, loaded on first use and checked against

@@ -22,6 +22,16 @@ const cfg_option cfg_options[CFG__COUNT] = {
     [CFG_REACT_FIDELITY] = {"react.fidelity_threshold", CFG_REAL, "0.90",
                             "SKILLHOST_REACT_FIDELITY", "stable", NULL, 0, 1, NULL, NULL,
                             "pattern fidelity an attempt needs to count as a success"},
+    [CFG_REQUEST_TIMEOUT_MS] = {"request.timeout_ms", CFG_INT, "60000",
+                                "SKILLHOST_REQUEST_TIMEOUT_MS", "stable", NULL, 0, 86400000, NULL,
+                                NULL,
+                                "a request's deadline: no attempt starts and no backoff wait "
+                                "ends after it (0 = none)"},
+    [CFG_RECOVERY_MAX_RETRIES] = {"recovery.max_retries", CFG_INT, "5",
+                                  "SKILLHOST_RECOVERY_MAX_RETRIES", "stable", NULL, 0, 100, NULL,
+                                  NULL,
+                                  "ceiling on recovery retries per attempt, whatever "
+                                  "recovery.lua says"},
     [CFG_LUA_INSTRUCTIONS] = {"lua.instruction_budget", CFG_INT, "50000000",
                               "SKILLHOST_LUA_INSTRUCTIONS", "stable", NULL, 0, 1e15, NULL, NULL,
                               "Lua VM instructions one plugin call may run (0 = unlimited)"},

@@ -16,9 +16,10 @@
 #include "loader.h"
 #include "trust.h"
 
-/* The built-in scorers: plugins/pattern_fidelity.c and plugins/outcome.c. */
+/* Plugins compiled into the library: the scorers and the fallback recovery policy (plugins/). */
 const skh_plugin *builtin_pattern_fidelity_entry(const skh_host_api *api);
 const skh_plugin *builtin_outcome_entry(const skh_host_api *api);
+const skh_plugin *builtin_recovery_entry(const skh_host_api *api);
 
 static const struct {
     const char *name;
@@ -26,6 +27,7 @@ static const struct {
 } builtins[] = {
     {"pattern_fidelity", builtin_pattern_fidelity_entry},
     {"outcome", builtin_outcome_entry},
+    {"recovery", builtin_recovery_entry},
 };
 
 /* The smallest descriptor this host accepts: everything ABI v1 defined. */

@@ -958,6 +958,8 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
     }
     if ((rc = store_stmt_run(st, counter, err, "counting execution", ex->execution_id)) != SKH_OK)
         return store_tx_fail(st, rc);
+    if (ex->end && (rc = store_request_end_write(st, ex, now, err)) != SKH_OK)
+        return store_tx_fail(st, rc);
     return store_tx_commit(st, err);
 }
 

@@ -74,6 +74,14 @@ int store_skill_show(store *st, const char *skill, json_t **out, skh_error *err)
 
 /* ---- recording ------------------------------------------------------------ */
 
+/* What the last attempt of a request adds to its recording transaction. */
+typedef struct store_request_end {
+    unsigned attempts;      /* calls the request made */
+    double before_fidelity; /* the first attempt's */
+    double after_fidelity;  /* the last attempt's */
+    const char *description;
+} store_request_end;
+
 typedef struct store_execution {
     const char *execution_id; /* UUIDv7 text */
     const char *request_id;
@@ -105,6 +113,12 @@ typedef struct store_execution {
 
     const char *expected; /* the benchmark label (evaluate), NULL when none */
     int critical;         /* a benchmark case whose false negative is critical */
+    /*
+     * Non-NULL on the last attempt of a request: the same transaction also
+     * writes the request's react_execution learning event, total_requests
+     * += 1 and, when it took more than one attempt, react_retry_count += 1.
+     */
+    const store_request_end *end;
 } store_execution;
 
 /*
@@ -114,6 +128,22 @@ typedef struct store_execution {
  * the busy timeout).
  */
 int store_record_execution(store *st, const store_execution *ex, skh_error *err);
+
+/* ---- decisions (DESIGN §7) ------------------------------------------------ */
+
+typedef struct store_decision {
+    const char *skill;
+    const char *variant_id; /* may be NULL */
+    const char *kind;       /* "recovery", "ab", "promotion", "rollback", "breaker", ... */
+    const char *verdict;    /* "retry", "promote", "inconclusive", "error", ... */
+    const char *observed;   /* JSON text: the facts the policy saw */
+    const char *thresholds; /* JSON text or NULL */
+    const char *policy_file;
+    const char *policy_sha256;
+} store_decision;
+
+/* Keep an automated decision, with what it saw and which policy file made it. */
+int store_decision_add(store *st, const store_decision *d, skh_error *err);
 
 /* Add delta to a telemetry counter, atomically. */
 int store_counter_add(store *st, const char *name, long long delta, skh_error *err);
@@ -128,6 +158,18 @@ int store_config_get(store *st, const char *key, char **value, skh_error *err);
 int store_config_set(store *st, const char *key, const char *value, skh_error *err);
 /* JSON object of every key set in the workspace. */
 int store_config_all(store *st, json_t **out, skh_error *err);
+
+/* ---- telemetry ------------------------------------------------------------- */
+
+/*
+ * The dashboard (DESIGN §8) as a JSON object, read in one transaction:
+ * retry_count, total_executions, total_requests, retry_rate,
+ * retry_per_execution, variation_win_rate, avg_fidelity_delta,
+ * variations_tested, variations_promoted, since, generated_at, and "skills":
+ * a row per registered skill.  Rates and means are rounded as the seeds'
+ * round(x, 3).  Caller json_decref()s.
+ */
+int store_telemetry(store *st, json_t **out, skh_error *err);
 
 /* ---- time ------------------------------------------------------------------ */
 

@@ -45,6 +45,9 @@ int cmd_skill(cli *c, int argc, char **argv);
 int cmd_run(cli *c, int argc, char **argv);
 int cmd_plugin(cli *c, int argc, char **argv);
 int cmd_demo(cli *c, int argc, char **argv);
+int cmd_policy(cli *c, int argc, char **argv);
+int cmd_telemetry(cli *c, int argc, char **argv);
+int cmd_config(cli *c, int argc, char **argv);
 
 extern const cli_verb cli_verbs[];
 

@@ -48,6 +48,7 @@ int cmd_run(cli *c, int argc, char **argv)
         {"phase", required_argument, NULL, 'p'},
         {"query", required_argument, NULL, 'q'},
         {"tenant", required_argument, NULL, 'T'},
+        {"timeout", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -94,6 +95,18 @@ int cmd_run(cli *c, int argc, char **argv)
         case 'T':
             eo.tenant = optarg;
             break;
+        case 'D': {
+            /* Seconds, or milliseconds with an "ms" suffix; 0 means no deadline. */
+            size_t len = strlen(optarg);
+            int ms = len > 2 && strcmp(optarg + len - 2, "ms") == 0;
+            char buf[64];
+            snprintf(buf, sizeof buf, "%.*s", (int)(ms ? len - 2 : len), optarg);
+            if (!parse_number(buf, &num) || num < 0)
+                return cli_usage(c, "run", "--timeout: expected seconds (or N ms), got '%s'",
+                                 optarg);
+            eo.timeout_ms = num == 0 ? -1 : (ms ? num : num * 1000.0);
+            break;
+        }
         case 'h':
             return cli_help(cli_verb_find("run"));
         case ':':

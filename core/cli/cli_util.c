@@ -66,8 +66,9 @@ void cli_print_json(json_t *j)
 {
     if (!j)
         return;
-    size_t flags = isatty(STDOUT_FILENO) ? JSON_INDENT(2) : JSON_COMPACT;
-    json_dumpf(j, stdout, flags | JSON_PRESERVE_ORDER);
+    /* 15 significant digits: 0.95 prints as 0.95, not 0.94999999999999996. */
+    size_t flags = isatty(STDOUT_FILENO) ? JSON_INDENT(2) : 0; /* one line, as "k": v */
+    json_dumpf(j, stdout, flags | JSON_REAL_PRECISION(15));
     fputc('\n', stdout);
     json_decref(j);
 }

@@ -34,7 +34,8 @@ const cli_verb cli_verbs[] = {
      "  --key K                 routing key (sticky A/B arm)\n"
      "  --max-iter N            attempts at most (react.max_iterations)\n"
      "  --threshold F           fidelity an attempt needs (react.fidelity_threshold)\n"
-     "  --no-react              one attempt only\n"
+     "  --no-react              no ReAct iterations (recovery retries still apply)\n"
+     "  --timeout SECONDS|Nms   the request's deadline (request.timeout_ms; 0: none)\n"
      "  --session ID  --phase P  --query TEXT  --tenant T   invocation context, recorded\n\n"
      "Prints the output object on stdout (the whole result with --json).\n"
      "Exit 0 when the skill produced output, 1 when it failed.\n"},
@@ -42,6 +43,18 @@ const cli_verb cli_verbs[] = {
      "Load each plugin file (.so, .lua or exec:CMD) and check its contract and\n"
      "trust without running it.  Prints 'FILE: ok (kind name version)' or\n"
      "'FILE: REASON' per file; exit 3 if any fails.\n"},
+    {"policy", cmd_policy, "policy check [DIR]",
+     "Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
+     "installed folder; or DIR) without deciding anything, and report each file as\n"
+     "'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"},
+    {"telemetry", cmd_telemetry, "telemetry",
+     "The dashboard: executions, requests that needed a retry, the retry rate,\n"
+     "A/B variation win rate and fidelity gain, and a row per skill.\n"},
+    {"config", cmd_config, "config list | get KEY | set KEY VALUE | unset KEY | validate",
+     "Every option is declared once; its value comes from a flag, else the environment,\n"
+     "else the workspace (set here, kept in the database so every process agrees),\n"
+     "else its default.  'list' shows each value and where it came from; 'validate'\n"
+     "checks the options' needs and conflicts (exit 1 on a problem).\n"},
     {"demo", cmd_demo, "demo",
      "Register the shipped keyword_classifier as a C and a Lua variant on a\n"
      "throw-away database, run both, and show what was recorded.\n"},

@@ -61,6 +61,24 @@ void skh_host_close(skh_host *host);
 /* The database path the host uses. */
 const char *skh_host_db_path(const skh_host *host);
 
+/* ---- time ----------------------------------------------------------------- */
+
+/*
+ * Where a host gets its time and randomness: backoff waits, their jitter,
+ * request deadlines.  Tests and simulations install their own so nothing
+ * sleeps for real; NULL members keep the real ones.
+ */
+typedef struct skh_clock {
+    uint32_t struct_size;       /* sizeof(skh_clock) */
+    double (*now_ms)(void *ud); /* monotonic milliseconds */
+    void (*sleep_ms)(void *ud, double ms);
+    double (*random)(void *ud); /* uniform in [0, 1) */
+    void *ud;
+} skh_clock;
+
+/* Install a clock (copied); NULL restores the real clock and random source. */
+void skh_host_set_clock(skh_host *host, const skh_clock *clock);
+
 /* ---- skills and variants ------------------------------------------------ */
 
 typedef struct skh_variant_spec {
@@ -95,6 +113,7 @@ typedef struct skh_exec_options {
     double threshold;   /* < 0: configured value */
     int react;          /* -1: configured, 0 off, 1 on */
     int evaluation;     /* mark the executions as benchmark evaluation */
+    double timeout_ms;  /* request deadline; 0: request.timeout_ms; < 0: none */
 } skh_exec_options;
 
 #define SKH_EXEC_OPTIONS_INIT                                                                      \
@@ -134,6 +153,38 @@ void skh_result_free(skh_result *r);
 int skh_plugin_check(skh_host *host, const char *path, char **json, skh_error *err);
 /* Resolve a plugin file name against the plugin path; caller frees. */
 int skh_plugin_resolve(skh_host *host, const char *name, char **path, skh_error *err);
+
+/* ---- configuration (DESIGN §9) ------------------------------------------ */
+
+/*
+ * Every option with its value and where the value came from:
+ * {"options": [{"name","value","source","default","env","type","status",
+ * "description","needs","conflicts"}]}.
+ */
+int skh_config_list(skh_host *host, char **json, skh_error *err);
+/* Set (value non-NULL) or unset (NULL) an option in the workspace; checked first. */
+int skh_config_set(skh_host *host, const char *key, const char *value, skh_error *err);
+/* Check needs and conflicts: {"ok": bool, "problems": ["..."]}; SKH_EINVAL when not ok. */
+int skh_config_validate(skh_host *host, char **json, skh_error *err);
+
+/* ---- policies ----------------------------------------------------------- */
+
+/*
+ * Load every policy file in dir (NULL: the host's policies folder, or with
+ * host NULL too, $SKILLHOST_POLICIES then the installed folder) without
+ * deciding anything.  *json: {"dir", "policies": [{"file","ok",...,"error"}],
+ * "failed": N}.  SKH_EPLUGIN when any file fails.
+ */
+int skh_policy_check(skh_host *host, const char *dir, char **json, skh_error *err);
+
+/* ---- telemetry ---------------------------------------------------------- */
+
+/*
+ * The dashboard (DESIGN §8): retry_count, total_executions, total_requests,
+ * retry_rate, variation_win_rate, avg_fidelity_delta, variations_tested,
+ * variations_promoted, and a row per skill.  JSON object.
+ */
+int skh_telemetry(skh_host *host, char **json, skh_error *err);
 
 /* ---- helpers ------------------------------------------------------------ */
 

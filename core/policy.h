@@ -1,0 +1,57 @@
+/*
+ * Policies (DESIGN §4): operator-written decision plugins, usually Lua,
+ * loaded once per host from the policies folder and re-read when their file
+ * changes, so an embedding host picks up an edited threshold without a
+ * restart.
+ *
+ * A policy named NAME is DIR/NAME.lua, else DIR/NAME.so (kind policy); when
+ * neither exists the built-in C policy "builtin:NAME" is used if there is one
+ * (plugin_builtin_load), so a host without an installed policies folder still
+ * behaves as documented.
+ *
+ * Every decision function takes one JSON object of facts and returns one
+ * JSON object.  A policy that cannot be loaded or that raises decides
+ * nothing: policy_decide returns SKH_EPLUGIN with err->category =
+ * SKH_ERR_POLICY and the caller applies its fail-safe.
+ */
+#ifndef SKH_CORE_POLICY_H
+#define SKH_CORE_POLICY_H
+
+#include <jansson.h>
+#include <limits.h>
+
+#include "loader.h"
+
+typedef struct policy_set policy_set;
+
+/* Which file made a decision, for the decisions table. */
+typedef struct policy_info {
+    char path[PATH_MAX]; /* the file, or "builtin:NAME" */
+    char sha256[65];     /* "" for built-ins */
+} policy_info;
+
+/* dir may not exist: then only built-ins answer.  lim is copied. */
+int policy_set_open(const char *dir, const plugin_limits *lim, policy_set **out, skh_error *err);
+void policy_set_close(policy_set *ps);
+
+/*
+ * Run function fn of policy name on facts.  On SKH_OK *decision is a JSON
+ * object the caller json_decref()s.  info (may be NULL) names the file used.
+ * The file is stat()ed on every call and reloaded when its mtime, size or
+ * inode changed; a reload that fails is reported (never silently replaced
+ * by the old version).
+ */
+int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *facts,
+                  json_t **decision, policy_info *info, skh_error *err);
+
+/*
+ * Load every *.lua and *.so file in dir (not recursing; files in
+ * subfolders such as examples/ are checked too when recurse is set) and
+ * report each: a JSON array of {"file", "ok", "kind", "name", "version"} or
+ * {"file", "ok": false, "error": "file:line: message"}.  *failed counts the
+ * failures.  A missing dir is SKH_ENOTFOUND.
+ */
+int policy_check_dir(const char *dir, const plugin_limits *lim, int recurse, json_t **report,
+                     int *failed, skh_error *err);
+
+#endif

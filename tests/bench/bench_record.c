@@ -1,0 +1,177 @@
+/*
+ * The recording path, measured against its floor.
+ *
+ * skillhost: skh_execute() of the C keyword_classifier through the embedding
+ * API — route, invoke, score with both built-in scorers, record in one
+ * transaction.
+ * floor: the same rows written with raw SQLite — the same five statements
+ * (executions, three metric tables, the counter) in one BEGIN IMMEDIATE
+ * transaction per execution, on a database with the same schema and the same
+ * synchronous setting.
+ *
+ * Both run in this process, alternating in rounds, so machine noise hits
+ * both alike.  Prints executions per second and the ratio.
+ *
+ *   bench_record [N] [normal|full]
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <skillhost/host.h>
+
+#include "store.h"
+#include "uuid.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "bench_record: %s: %s\n", what, why);
+    exit(1);
+}
+
+static void exec_sql(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        die(sql, msg ? msg : "failed");
+}
+
+/* The statements store.c runs for one execution, with typical values bound. */
+static const char *const raw_sql[] = {
+    "INSERT INTO executions (execution_id, request_id, skill_id, variant_id, attempt, timestamp, "
+    "input, output, steps, error_category, error_message, session_id, workflow_phase, "
+    "user_query, tenant, evaluation) VALUES (?1, ?2, 'spam', 'spam@v1', 1, ?3, "
+    "'{\"text\":\"free money now\"}', '{\"decision\":\"spam\",\"confidence\":0.6,\"hits\":2}', "
+    "'[\"read_input\",\"tokenize\",\"classify\",\"decide\"]', NULL, NULL, NULL, NULL, NULL, "
+    "NULL, 0)",
+    "INSERT INTO fidelity_metrics (execution_id, skill_id, variant_id, pattern_fidelity, "
+    "patterns_followed, patterns_missed, missed, failed_at_step, agent, timestamp) VALUES "
+    "(?1, 'spam', 'spam@v1', 1.0, 4, 0, '[]', NULL, 'skillhost', ?3)",
+    "INSERT INTO outcome_metrics (execution_id, skill_id, variant_id, decision, correct, "
+    "confidence, reasoning, timestamp) VALUES (?1, 'spam', 'spam@v1', 'spam', NULL, 0.6, NULL, ?3)",
+    "INSERT INTO performance_metrics (execution_id, skill_id, variant_id, execution_time_ms, "
+    "duration_ms, exception, error_category, timestamp) VALUES (?1, 'spam', 'spam@v1', 0, "
+    "0.05, 0, NULL, ?3)",
+    "INSERT INTO telemetry_counters (counter_name, counter_value, last_updated) VALUES "
+    "('total_executions', 1, ?3) ON CONFLICT(counter_name) DO UPDATE SET counter_value = "
+    "counter_value + excluded.counter_value, last_updated = excluded.last_updated",
+};
+#define NRAW (sizeof raw_sql / sizeof *raw_sql)
+
+static double raw_round(sqlite3 *db, sqlite3_stmt **st, int n)
+{
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        char id[UUID_TEXT_LEN], req[UUID_TEXT_LEN], ts[32];
+        uuid_v7(id);
+        uuid_v7(req);
+        store_timestamp(ts);
+        exec_sql(db, "BEGIN IMMEDIATE");
+        for (size_t k = 0; k < NRAW; k++) {
+            sqlite3_bind_text(st[k], 1, id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st[k], 2, req, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st[k], 3, ts, -1, SQLITE_STATIC);
+            if (sqlite3_step(st[k]) != SQLITE_DONE)
+                die("raw insert", sqlite3_errmsg(db));
+            sqlite3_reset(st[k]);
+        }
+        exec_sql(db, "COMMIT");
+    }
+    return now() - t0;
+}
+
+static double api_round(skh_host *host, int n)
+{
+    skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
+    eo.react = 0;
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        skh_result *r = NULL;
+        skh_error err;
+        if (skh_execute(host, "spam", "{\"text\":\"free money now\"}", &eo, &r, &err) != SKH_OK)
+            die(err.what, err.message);
+        skh_result_free(r);
+    }
+    return now() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 2000;
+    int full = argc > 2 && strcmp(argv[2], "full") == 0;
+    int rounds = 5, per = n / rounds > 0 ? n / rounds : 1;
+    char dir[] = "/tmp/skh-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    char api_db[PATH_MAX], raw_db[PATH_MAX];
+    snprintf(api_db, sizeof api_db, "%s/api.db", dir);
+    snprintf(raw_db, sizeof raw_db, "%s/raw.db", dir);
+    setenv("SKILLHOST_DURABILITY", full ? "full" : "normal", 1);
+
+    skh_host *host = NULL;
+    skh_error err;
+    skh_host_options o = {.struct_size = sizeof o, .db_path = api_db, .create = 1};
+    if (skh_host_open(&o, &host, &err))
+        die(err.what, err.message);
+    skh_variant_spec spec = {.struct_size = sizeof spec,
+                             .skill = "spam",
+                             .impl = "keyword_classifier.so",
+                             .state = "production"};
+    char *vid = NULL;
+    if (skh_variant_add(host, &spec, &vid, &err))
+        die(err.what, err.message);
+    skh_free(vid);
+
+    /* The floor gets the same schema and pragmas: create it through the store, then go raw. */
+    store *st = NULL;
+    store_options so = {.create = 1, .durability_full = full};
+    if (store_open(raw_db, &so, &st, &err))
+        die(err.what, err.message);
+    store_close(st);
+    sqlite3 *db;
+    if (sqlite3_open(raw_db, &db) != SQLITE_OK)
+        die(raw_db, "cannot open");
+    exec_sql(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    exec_sql(db, "PRAGMA journal_mode=WAL");
+    sqlite3_stmt *stmts[NRAW];
+    for (size_t k = 0; k < NRAW; k++)
+        if (sqlite3_prepare_v2(db, raw_sql[k], -1, &stmts[k], NULL) != SQLITE_OK)
+            die(raw_sql[k], sqlite3_errmsg(db));
+
+    api_round(host, 20); /* warm: plugin loaded, statements prepared */
+    raw_round(db, stmts, 20);
+    double api = 0, raw = 0;
+    for (int r = 0; r < rounds; r++) {
+        raw += raw_round(db, stmts, per);
+        api += api_round(host, per);
+    }
+    int total = per * rounds;
+    printf("recording path (%s durability, %d executions each):\n", full ? "full" : "normal",
+           total);
+    printf("  skillhost execute+score+record  %9.0f exec/s  (%.1f us each)\n", total / api,
+           1e6 * api / total);
+    printf("  raw SQLite, same rows           %9.0f exec/s  (%.1f us each)\n", total / raw,
+           1e6 * raw / total);
+    printf("  ratio skillhost/raw             %9.2f   (target >= 0.85)\n", raw / api);
+
+    for (size_t k = 0; k < NRAW; k++)
+        sqlite3_finalize(stmts[k]);
+    sqlite3_close(db);
+    skh_host_close(host);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
