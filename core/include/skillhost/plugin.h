@@ -118,38 +118,41 @@ struct skh_call_head {
     const skh_host_api *api;
 };
 
+/* Members are called as (api->name)(...) so a function-like macro called
+ * fail, step or output in the plugin's own headers (cmocka has fail()) cannot
+ * capture the call. */
 #define SKH__API(call) (((const struct skh_call_head *)(const void *)(call))->api)
 
 static inline const char *skh_input(skh_call *call)
 {
-    return SKH__API(call)->input(call);
+    return (SKH__API(call)->input)(call);
 }
 static inline const char *skh_content(skh_call *call)
 {
-    return SKH__API(call)->content(call);
+    return (SKH__API(call)->content)(call);
 }
 static inline const char *skh_patterns(skh_call *call)
 {
-    return SKH__API(call)->patterns(call);
+    return (SKH__API(call)->patterns)(call);
 }
 static inline unsigned skh_attempt(skh_call *call)
 {
-    return SKH__API(call)->attempt(call);
+    return (SKH__API(call)->attempt)(call);
 }
 /* Record a breadcrumb: a step the plugin took, in order. */
 static inline int skh_step(skh_call *call, const char *name)
 {
-    return SKH__API(call)->step(call, name);
+    return (SKH__API(call)->step)(call, name);
 }
 /* Finish with a JSON result; returns SKH_PLUGIN_OK. */
 static inline int skh_output(skh_call *call, const char *json)
 {
-    return SKH__API(call)->output(call, json);
+    return (SKH__API(call)->output)(call, json);
 }
 /* Finish with a categorised error; returns SKH_PLUGIN_FAILED. */
 static inline int skh_fail(skh_call *call, int category, const char *message)
 {
-    return SKH__API(call)->fail(call, category, message);
+    return (SKH__API(call)->fail)(call, category, message);
 }
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -159,7 +162,7 @@ skh_log(skh_call *call, int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    SKH__API(call)->vlog(call, level, fmt, ap);
+    (SKH__API(call)->vlog)(call, level, fmt, ap);
     va_end(ap);
 }
 
