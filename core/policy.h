@@ -35,21 +35,29 @@ int policy_set_open(const char *dir, const plugin_limits *lim, policy_set **out,
 void policy_set_close(policy_set *ps);
 
 /*
- * Run function fn of policy name on facts.  On SKH_OK *decision is a JSON
- * object the caller json_decref()s.  info (may be NULL) names the file used.
- * The file is stat()ed on every call and reloaded when its mtime, size or
- * inode changed; a reload that fails is reported (never silently replaced
- * by the old version).
+ * Run function fn of policy name on facts (NULL: {}).  On SKH_OK *decision
+ * is a JSON object the caller json_decref()s.  info (may be NULL) names the
+ * file used, also when it failed: path is set once a file or built-in was
+ * found (even if it did not load), sha256 once it loaded; both "" when there
+ * is no such policy.  The file is stat()ed on every call and reloaded when
+ * its mtime (to the nanosecond), size or inode changed; a reload that fails
+ * is reported, on every call until the file is fixed (never silently
+ * replaced by the old version).  Every failure has err->category =
+ * SKH_ERR_POLICY and err->message naming the file ("FILE:LINE: why" for a
+ * Lua error); err->what is the file, or the folder when there is no policy.
  */
 int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *facts,
                   json_t **decision, policy_info *info, skh_error *err);
 
 /*
- * Load every *.lua and *.so file in dir (not recursing; files in
- * subfolders such as examples/ are checked too when recurse is set) and
- * report each: a JSON array of {"file", "ok", "kind", "name", "version"} or
- * {"file", "ok": false, "error": "file:line: message"}.  *failed counts the
- * failures.  A missing dir is SKH_ENOTFOUND.
+ * Load (never run) every *.lua and *.so file in dir, sorted by name; with
+ * recurse, then the files one level down in each subfolder (examples/...),
+ * subfolders sorted by name.  A file must load and be of kind policy.
+ * *report is a JSON array of {"file", "ok": true, "kind", "name",
+ * "version"} or {"file", "ok": false, "error": "file:line: message"}, where
+ * file is DIR/NAME as opened and error always starts with it.  *failed
+ * counts the failures; SKH_OK even when some failed.  A missing dir is
+ * SKH_ENOTFOUND ("no such folder").
  */
 int policy_check_dir(const char *dir, const plugin_limits *lim, int recurse, json_t **report,
                      int *failed, skh_error *err);

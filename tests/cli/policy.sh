@@ -39,15 +39,17 @@ $P/rollback.lua: ok (policy rollback 0.1)
 $P/examples/strict.lua: ok (policy strict 2.0)" "one ok line per file, subfolder one level deep"
 [ -e "$SKILLHOST_DB" ] && not_ok "no database is created" || ok "no database is created"
 
-expect 0 "DIR as an argument" policy check "$P/examples"
-same "$(cat "$WORK/out")" "$P/examples/strict.lua: ok (policy strict 2.0)" "only that folder"
+A="$WORK/alt"
+mkdir "$A" && chmod 700 "$A" && cp "$P/examples/strict.lua" "$A/"
+expect 0 "DIR as an argument" --policies "$P" policy check "$A"
+same "$(cat "$WORK/out")" "$A/strict.lua: ok (policy strict 2.0)" "only that folder"
 saved=${SKILLHOST_POLICIES-}
-export SKILLHOST_POLICIES="$P/examples"
+export SKILLHOST_POLICIES="$A"
 skh policy check
-same "$status:$(cat "$WORK/out")" "0:$P/examples/strict.lua: ok (policy strict 2.0)" \
+same "$status:$(cat "$WORK/out")" "0:$A/strict.lua: ok (policy strict 2.0)" \
     "\$SKILLHOST_POLICIES is the default folder"
 SKILLHOST_POLICIES="$WORK/nowhere"
-skh --policies "$P/examples" policy check
+skh --policies "$A" policy check
 same "$status" "0" "--policies wins over \$SKILLHOST_POLICIES"
 SKILLHOST_POLICIES=$saved
 
