@@ -8,7 +8,7 @@
  *     (_react_retry, _previous_attempt) while fidelity < threshold;
  *   - inside an iteration, a failed call is retried with the same input
  *     after the backoff recovery.lua asks for, at most recovery.max_retries
- *     times.
+ *     times; "skip" (bad input) and "fail" end the request at once.
  * So a request makes at most max_iterations x (1 + max_retries) calls, and
  * the request deadline bounds both: no call starts and no backoff ends after
  * it.
@@ -146,8 +146,7 @@ static attempt_rec *new_attempt(skh_result *r)
  * Ask recovery.lua what to do about a failed call.  Returns the next step
  * and, for a retry, the wait; a policy that cannot answer fails safe.
  */
-static next_step recover(request *q, attempt_rec *a, unsigned retry, unsigned iteration,
-                         double *wait_ms)
+static next_step recover(request *q, attempt_rec *a, unsigned retry, double *wait_ms)
 {
     double now = host_now_ms(q->host);
     json_t *facts = json_pack(
@@ -181,7 +180,8 @@ static next_step recover(request *q, attempt_rec *a, unsigned retry, unsigned it
         else
             next = NEXT_RETRY_SAME;
     } else if (action && strcmp(action, "skip") == 0) {
-        next = iteration < (unsigned)q->max_iter ? NEXT_ITERATION : NEXT_END;
+        /* Bad input, not a bad variant: no retry of any kind, and no trial against it. */
+        q->r->skipped = 1;
     } else if (!action || strcmp(action, "fail") != 0) {
         snprintf(note, sizeof note, "%.200s", d ? "unknown action: failing safe" : perr.message);
     }
@@ -340,7 +340,7 @@ static int run_request(request *q, json_t *input, skh_error *err)
         next_step next;
         int success = !a->category && a->fidelity >= r->threshold;
         if (a->category)
-            next = recover(q, a, retry, iteration, &wait_ms);
+            next = recover(q, a, retry, &wait_ms);
         else
             next = !success && iteration < (unsigned)q->max_iter ? NEXT_ITERATION : NEXT_END;
         if (next != NEXT_END &&
@@ -394,7 +394,8 @@ static int run_request(request *q, json_t *input, skh_error *err)
     }
     json_decref(attempt_input);
 
-    if (rc == SKH_OK && final_output && !(r->output = json_dumps(final_output, SKH_JSON_FLAGS)))
+    /* Sorted keys: the same output reads the same whatever language the plugin is in. */
+    if (rc == SKH_OK && final_output && !(r->output = json_dumps(final_output, SKH_JSON_FLAGS | JSON_SORT_KEYS)))
         rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory");
     json_decref(final_output);
     if (rc == SKH_OK && store_rc) {

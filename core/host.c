@@ -236,8 +236,7 @@ int host_policy_decide(skh_host *host, const char *name, const char *fn, json_t 
     if (rc == SKH_OK)
         return rc;
     /* The error is the news here; failing to record it must not hide it. */
-    fprintf(stderr, "skillhost: %s: %s (policy %s decided nothing)\n", err->what, err->message,
-            name);
+    fprintf(stderr, "skillhost: %s (policy %s decided nothing)\n", err->message, name);
     json_t *seen = json_pack("{s:O, s:s}", "facts", facts, "error", err->message);
     char *observed = seen ? json_dumps(seen, SKH_JSON_FLAGS) : NULL;
     store_decision d = {.skill = skill,

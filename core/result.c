@@ -94,10 +94,10 @@ SKH_EXPORT int skh_result_json(const skh_result *r, char **json)
     json_t *out = r->output ? json_loads(r->output, JSON_DECODE_ANY, NULL) : json_null();
     int cat = skh_result_error_category(r);
     json_t *o = json_pack(
-        "{s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:b, s:b, s:b, s:f, s:o}", "request_id", r->request_id,
+        "{s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:f, s:o}", "request_id", r->request_id,
         "execution_ids", ids, "variant", r->variant, "attempts", (json_int_t)r->nattempts,
         "fidelity", fids, "per_attempt", per, "output", out ? out : json_null(), "recorded",
-        r->recorded, "early_success", r->early_success, "met_threshold", r->met_threshold,
+        r->recorded, "early_success", r->early_success, "met_threshold", r->met_threshold, "skipped", r->skipped,
         "threshold", r->threshold, "error",
         cat ? json_pack("{s:s, s:s}", "category", skh_category_name(cat), "message",
                         skh_result_error_message(r) ? skh_result_error_message(r) : "")

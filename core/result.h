@@ -30,6 +30,7 @@ struct skh_result {
     int recorded;
     int early_success;
     int met_threshold;
+    int skipped; /* recovery.lua said skip: the input, not the variant, was at fault */
     double threshold;
 };
 

@@ -162,7 +162,7 @@ static int cb_execute(void *state, skh_call *call)
         return rc;
 
     json_error_t jerr;
-    json_t *in = json_loads(skh_input(call), JSON_DECODE_ANY, &jerr);
+    json_t *in = json_loads(skh_input(call), JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     json_t *text = json_object_get(in, "text");
     if (!json_is_string(text)) {
         json_decref(in);

@@ -13,8 +13,8 @@
 --   { action = "retry", delay_ms = D, jitter = "full" | "none" }
 --        run the same attempt again after a wait: with full jitter the host waits a
 --        uniformly random time in [0, D); a wait that would overrun the deadline fails
---   { action = "skip" }   no retry of this attempt; the ReAct loop may still go on,
---                         telling the skill about the error in _previous_attempt
+--   { action = "skip" }   the input, not the skill, is at fault: end the request now,
+--                         marked skipped (no retry of any kind, no circuit-breaker count)
 --   { action = "fail" }   end the request now
 -- plus an optional reason (shown and recorded) and breaker = true (the failure counts
 -- toward the variant's circuit breaker).  An unknown category, or an error raised

@@ -12,6 +12,7 @@ expect 0 "register a failing one" skill add down --impl "exec:$FIX/fail_network.
 expect 1 "it fails" run down --input '{}'
 err_has "network" "with its category"
 export SKILLHOST_EXEC_TIMEOUT_MS=300
+export SKILLHOST_RECOVERY_MAX_RETRIES=0
 expect 0 "register a sleeper" skill add slow --impl "exec:$FIX/sleeper.sh" --state production
 expect 1 "the timeout kills it" run slow --input '{}'
 err_has "timeout" "as a timeout"

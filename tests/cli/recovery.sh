@@ -8,10 +8,10 @@ expect 0 "register flaky" skill add flaky --impl flaky.so --state production
 expect 1 "authentication fails at once" --json run flaky --input '{"error_by_attempt": ["authentication", null]}'
 out_has '"attempts": 1' "one attempt"
 out_has '"category": "authentication"' "the category is reported"
-expect 0 "validation is skipped to the next iteration" --json run flaky --input '{"error_by_attempt": ["validation", null]}'
-out_has '"attempts": 2' "two attempts"
+expect 1 "validation is skipped: no retry of any kind" --json run flaky --input '{"error_by_attempt": ["validation", null]}'
+out_has '"attempts": 1' "one attempt"
+out_has '"skipped": true' "marked skipped"
 out_has '"action": "skip"' "the recovery decision is shown per attempt"
-expect 1 "validation without ReAct fails" run flaky --no-react --input '{"error_by_attempt": ["validation", null]}'
 
 # A policies folder of our own with tiny backoffs keeps the test fast.
 mkdir -p "$WORK/pol" && chmod 755 "$WORK/pol"

@@ -173,7 +173,8 @@ int skh_config_validate(skh_host *host, char **json, skh_error *err);
  * Load every policy file in dir (NULL: the host's policies folder, or with
  * host NULL too, $SKILLHOST_POLICIES then the installed folder) without
  * deciding anything.  *json: {"dir", "policies": [{"file","ok",...,"error"}],
- * "failed": N}.  SKH_EPLUGIN when any file fails.
+ * "failed": N}.  SKH_EPLUGIN when any file fails; *json is then still set
+ * (it says which files failed).  On any other error *json is NULL.
  */
 int skh_policy_check(skh_host *host, const char *dir, char **json, skh_error *err);
 
