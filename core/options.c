@@ -54,6 +54,13 @@ const cfg_option cfg_options[CFG__COUNT] = {
     [CFG_PLUGINS_TRUST] = {"plugins.check_trust", CFG_BOOL, "1", "SKILLHOST_PLUGIN_TRUST", "stable",
                            NULL, 0, 1, NULL, NULL,
                            "refuse plugin files writable by others or owned by another user"},
+    [CFG_EVOLVE_AUTO] = {"evolve.auto", CFG_BOOL, "0", "SKILLHOST_EVOLVE_AUTO", "experimental",
+                         NULL, 0, 1, NULL, NULL,
+                         "after a request, evolve the skill when its serving variant's recent "
+                         "fidelity is under the threshold and no test runs"},
+    [CFG_EVOLVE_WINDOW] = {"evolve.window", CFG_INT, "10", "SKILLHOST_EVOLVE_WINDOW",
+                           "experimental", NULL, 1, 10000, "evolve.auto", NULL,
+                           "executions of the serving variant auto-evolve looks at"},
 };
 
 int config_find(const char *name)

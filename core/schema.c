@@ -37,6 +37,7 @@ static const char migration_1[] =
 "  version TEXT,\n"                                /* the serving variant's N */
 "  description TEXT NOT NULL DEFAULT '',\n"
 "  positive_class TEXT,\n"
+"  evolver TEXT,\n"                                /* the evolver plugin's path, or NULL */
 "  CHECK (skill_id = skill_name)\n"
 ");\n"
 
@@ -266,8 +267,19 @@ static const char migration_1[] =
 "  routing TEXT,\n"
 "  decision TEXT,\n"
 "  decided_at TEXT,\n"
-"  statistic TEXT\n"                               /* JSON: the statistical guard's numbers */
+"  statistic TEXT,\n"                              /* JSON: the statistical guard's numbers */
+"  mode TEXT NOT NULL DEFAULT 'ab' CHECK (mode IN ('ab','rollout')),\n"
+"  steps TEXT,\n"                                  /* rollout: JSON array of weights */
+"  step INTEGER NOT NULL DEFAULT 0,\n"             /* rollout: index into steps */
+"  step_started_at TEXT,\n"
+"  step_control_trials INTEGER NOT NULL DEFAULT 0,\n" /* counts since the step began */
+"  step_control_successes INTEGER NOT NULL DEFAULT 0,\n"
+"  step_treatment_trials INTEGER NOT NULL DEFAULT 0,\n"
+"  step_treatment_successes INTEGER NOT NULL DEFAULT 0,\n"
+"  min_p REAL\n"                                   /* running minimum of the always-valid p */
 ");\n"
+"CREATE UNIQUE INDEX ab_one_live_test ON ab_test_assignments(skill_name)\n"
+"  WHERE status IN ('running','awaiting_approval');\n"
 "CREATE INDEX ab_test_assignments_skill ON ab_test_assignments(skill_name, status,"
 " start_time);\n"
 

@@ -80,6 +80,10 @@ typedef struct store_request_end {
     double before_fidelity; /* the first attempt's */
     double after_fidelity;  /* the last attempt's */
     const char *description;
+    /* A/B: the request is one trial of test_id (NULL: none) in arm 0 (control) or 1. */
+    const char *test_id;
+    int arm;
+    int success; /* final fidelity >= threshold */
 } store_request_end;
 
 typedef struct store_execution {

@@ -14,6 +14,20 @@ static const char sql_counter[] =
     "INSERT INTO telemetry_counters (counter_name, counter_value, last_updated)"
     " VALUES (?1, 1, ?2) ON CONFLICT(counter_name) DO UPDATE SET"
     " counter_value = COALESCE(counter_value, 0) + 1, last_updated = excluded.last_updated";
+/* One trial, by atomic SQL: never read-modify-write in C (DESIGN §2). */
+static const char sql_trial[] =
+    "UPDATE ab_test_assignments SET"
+    " control_trials = control_trials + (?2 = 0),"
+    " control_successes = control_successes + (?2 = 0 AND ?3),"
+    " control_attempts = control_attempts + (CASE WHEN ?2 = 0 THEN ?4 ELSE 0 END),"
+    " treatment_trials = treatment_trials + (?2 = 1),"
+    " treatment_successes = treatment_successes + (?2 = 1 AND ?3),"
+    " treatment_attempts = treatment_attempts + (CASE WHEN ?2 = 1 THEN ?4 ELSE 0 END),"
+    " step_control_trials = step_control_trials + (?2 = 0),"
+    " step_control_successes = step_control_successes + (?2 = 0 AND ?3),"
+    " step_treatment_trials = step_treatment_trials + (?2 = 1),"
+    " step_treatment_successes = step_treatment_successes + (?2 = 1 AND ?3)"
+    " WHERE test_id = ?1 AND status = 'running'";
 static const char sql_decision[] =
     "INSERT INTO decisions (skill_name, variant_id, kind, verdict, observed, thresholds,"
     " policy_file, policy_sha256, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
@@ -48,6 +62,17 @@ int store_request_end_write(store *st, const store_execution *ex, const char *no
         rc = count_one(st, "total_requests", now, err);
     if (rc == SKH_OK && end->attempts > 1)
         rc = count_one(st, "react_retry_count", now, err);
+    if (rc == SKH_OK && end->test_id) {
+        sqlite3_stmt *t = store_stmt(st, sql_trial, err);
+        if (!t)
+            return err ? err->code : SKH_ESTORE;
+        if (store_bind_text(t, 1, end->test_id) | sqlite3_bind_int(t, 2, end->arm != 0) |
+            sqlite3_bind_int(t, 3, end->success != 0) | sqlite3_bind_int64(t, 4, end->attempts)) {
+            store_stmt_done(t);
+            return error_set(err, SKH_ESTORE, store_path(st), "binding the trial failed");
+        }
+        rc = store_stmt_run(st, t, err, "counting the trial of", end->test_id);
+    }
     return rc;
 }
 

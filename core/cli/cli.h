@@ -48,6 +48,8 @@ int cmd_demo(cli *c, int argc, char **argv);
 int cmd_policy(cli *c, int argc, char **argv);
 int cmd_telemetry(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
+int cmd_ab(cli *c, int argc, char **argv);
+int cmd_evolve(cli *c, int argc, char **argv);
 
 extern const cli_verb cli_verbs[];
 

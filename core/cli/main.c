@@ -43,6 +43,22 @@ const cli_verb cli_verbs[] = {
      "Load each plugin file (.so, .lua or exec:CMD) and check its contract and\n"
      "trust without running it.  Prints 'FILE: ok (kind name version)' or\n"
      "'FILE: REASON' per file; exit 3 if any fails.\n"},
+    {"ab", cmd_ab, "ab start|status|stop NAME ...",
+     "  ab start NAME --treatment NAME@vN [--weight PCT] [--target N]\n"
+     "  ab start NAME --treatment NAME@vN --rollout [--steps 10,50,100] [--target N]\n"
+     "      Run the skill's serving variant (control) against a candidate.  Each request\n"
+     "      is one trial; ab.lua promotes the treatment when it truly wins, archives it\n"
+     "      when it loses.  --rollout moves the treatment through weight steps instead,\n"
+     "      as rollout.lua's checks pass, and stops it when they fail.\n"
+     "  ab status NAME\n"
+     "      Counts, rates with Wilson intervals, the statistic, sample-ratio check,\n"
+     "      attempts guardrail, and what the policy would decide now.\n"
+     "  ab stop NAME [--reason TEXT]\n"
+     "      End the live test without a verdict.\n"},
+    {"evolve", cmd_evolve, "evolve NAME [--evolver FILE] [--weight PCT] [--target N]",
+     "Ask the skill's evolver (skill add --evolver, or --evolver here) for a new variant of\n"
+     "the serving one, built from its weak patterns and recent failures; the new variant\n"
+     "(its parent recorded) enters an A/B test at once.\n"},
     {"policy", cmd_policy, "policy check [DIR]",
      "Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
      "installed folder; or DIR) without deciding anything, and report each file as\n"

@@ -89,6 +89,7 @@ typedef struct skh_variant_spec {
     const char *patterns;    /* comma separated; NULL: the plugin's defaults */
     const char *state;       /* NULL: "prototype" */
     const char *description; /* NULL: the plugin's description */
+    const char *evolver;     /* the skill's evolver plugin (path or file name); NULL: keep */
 } skh_variant_spec;
 
 /* Register a new variant; *variant_id (e.g. "spam@v2") is skh_free()d by the caller. */
@@ -153,6 +154,39 @@ void skh_result_free(skh_result *r);
 int skh_plugin_check(skh_host *host, const char *path, char **json, skh_error *err);
 /* Resolve a plugin file name against the plugin path; caller frees. */
 int skh_plugin_resolve(skh_host *host, const char *name, char **path, skh_error *err);
+
+/* ---- A/B tests and gradual rollouts (DESIGN §2, §4, §5) ------------------ */
+
+typedef struct skh_ab_spec {
+    uint32_t struct_size;  /* sizeof(skh_ab_spec) */
+    const char *skill;
+    const char *treatment; /* "skill@vN"; the control is the skill's serving variant */
+    double weight;         /* treatment share in percent; 0: 50 (a rollout: its first step) */
+    long target;           /* sample-size target per arm; 0: 20 (the seeds') */
+    int rollout;           /* 1: a gradual rollout through steps instead of a fixed split */
+    const char *steps;     /* rollout steps in percent, "10,50,100"; NULL: rollout.lua's */
+} skh_ab_spec;
+
+/* Start the one live test of a skill; *test_id is skh_free()d by the caller. */
+int skh_ab_start(skh_host *host, const skh_ab_spec *spec, char **test_id, skh_error *err);
+/*
+ * The skill's live test (or its latest one): counts, rates, Wilson
+ * intervals, the statistic, the sample-ratio check, the attempts guardrail,
+ * and what ab.lua (or rollout.lua) would decide now.  JSON object.
+ */
+int skh_ab_status(skh_host *host, const char *skill, char **json, skh_error *err);
+/* Stop the skill's live test without a verdict (status "stopped"). */
+int skh_ab_stop(skh_host *host, const char *skill, const char *reason, skh_error *err);
+
+/* ---- evolvers ------------------------------------------------------------- */
+
+/*
+ * Ask an evolver (evolver_impl, or NULL for the skill's own) for a new
+ * variant of the skill's serving variant, register it (its parent
+ * recorded) and start an A/B test for it at once.  Either out may be NULL.
+ */
+int skh_evolve(skh_host *host, const char *skill, const char *evolver_impl, char **variant_id,
+               char **test_id, skh_error *err);
 
 /* ---- configuration (DESIGN §9) ------------------------------------------ */
 
