@@ -50,4 +50,18 @@ expect 0 "register it" skill add hello --impl "$WORK/plug/hello.so" --state prod
 expect 0 "run it" run hello --input '{}'
 out_has '"decision": "hello"' "its output"
 
+# The embedding guide's program, built against the installed library only.
+libs=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$dest$prefix" --libs skillhost)
+if ${CC:-cc} $cflags -Wall -Wextra -Werror -o "$WORK/embed" "$top_srcdir/docs/examples/embed.c" $libs 2>"$WORK/cc.log"; then
+    ok "docs/examples/embed.c builds with pkg-config --cflags --libs"
+else
+    not_ok "docs/examples/embed.c builds" "$(cat "$WORK/cc.log")"
+fi
+libdir=$(dirname "$(ls "$dest$prefix"/lib*/libskillhost.so | head -1)")
+LD_LIBRARY_PATH="$libdir" "$WORK/embed" "$WORK/embed.db" keyword_classifier.so "free money click now" >"$WORK/out" 2>"$WORK/err"
+same "$?" 0 "the embedding example runs"
+out_has "registered spam@v1" "it registers a variant"
+out_has "recorded" "and records a run"
+out_has '"decision":"spam"' "with the skill's output"
+
 done_testing
