@@ -24,8 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ab.h"
 #include "error.h"
+#include "evolve.h"
 #include "host_internal.h"
+#include "router.h"
 #include "result.h"
 #include "scoring.h"
 
@@ -43,6 +46,8 @@ typedef struct request {
     int max_retries;
     double started_ms;
     double deadline_ms; /* absolute, on the host clock; INFINITY for none */
+    const char *test_id; /* the A/B test this request is a trial of, or NULL */
+    int arm;             /* 0 control, 1 treatment */
 } request;
 
 /* The request's knobs: flag > environment > workspace > default (DESIGN §9). */
@@ -270,6 +275,8 @@ static int record_call(request *q, const char *request_id, const char *input_tex
         .user_query = o ? o->user_query : NULL,
         .tenant = o ? o->tenant : NULL,
         .evaluation = o ? o->evaluation : 0,
+        .expected = o ? o->expected : NULL,
+        .critical = o ? o->critical : 0,
         .end = end,
     };
     int rc = store_record_execution(q->host->st, &ex, err);
@@ -351,7 +358,10 @@ static int run_request(request *q, json_t *input, skh_error *err)
         store_request_end end = {.attempts = n,
                                  .before_fidelity = before,
                                  .after_fidelity = a->fidelity,
-                                 .description = description};
+                                 .description = description,
+                                 .test_id = r->skipped ? NULL : q->test_id,
+                                 .arm = q->arm,
+                                 .success = success};
         snprintf(description, sizeof description, "%u attempt%s, fidelity %.2f -> %.2f, %s", n,
                  n == 1 ? "" : "s", before, a->fidelity,
                  a->category ? skh_category_name(a->category)
@@ -410,22 +420,61 @@ static int run_request(request *q, json_t *input, skh_error *err)
     return rc;
 }
 
-static int resolve_variant(skh_host *host, const char *skill, const skh_exec_options *opts,
-                           store_variant *v, skh_error *err)
+/* A key for a request that brought none: each such request draws its own arm. */
+static void random_key(skh_host *host, char key[33])
 {
+    uint64_t hi = (uint64_t)(host_random(host) * 18446744073709551616.0);
+    uint64_t lo = (uint64_t)(host_random(host) * 18446744073709551616.0);
+    snprintf(key, 33, "%016llx%016llx", (unsigned long long)hi, (unsigned long long)lo);
+}
+
+/*
+ * Steps 1-2 of DESIGN §2: an explicit --variant runs as asked (and is no
+ * trial); a skill with a live test routes the key to an arm; otherwise the
+ * serving variant.
+ */
+static int resolve_variant(request *q, store_variant *v, ab_live *live, skh_error *err)
+{
+    skh_host *host = q->host;
+    const skh_exec_options *opts = q->opts;
     if (opts && opts->variant) {
         int rc = store_variant_get(host->st, opts->variant, v, err);
         if (rc)
             return rc;
-        if (strcmp(v->skill, skill) != 0) {
+        if (strcmp(v->skill, q->skill) != 0) {
             error_set(err, SKH_EINVAL, "--variant", "%s is a variant of %s, not of %s",
-                      opts->variant, v->skill, skill);
+                      opts->variant, v->skill, q->skill);
             store_variant_free(v);
             return SKH_EINVAL;
         }
         return SKH_OK;
     }
-    return store_variant_serving(host->st, skill, v, err);
+    int found = 0;
+    int rc = ab_live_test(host, q->skill, live, &found, err);
+    if (rc)
+        return rc;
+    if (!found)
+        return store_variant_serving(host->st, q->skill, v, err);
+    char drawn[33];
+    const char *key = opts && opts->key ? opts->key : (random_key(host, drawn), drawn);
+    q->arm = router_in_treatment(live->test_id, key, live->weight);
+    q->test_id = live->test_id;
+    return store_variant_get(host->st, q->arm ? live->treatment : live->control, v, err);
+}
+
+/*
+ * Step 7 of DESIGN §2, once the request is recorded: the A/B verdict and,
+ * when configured, auto-evolution.  Their failures are reported but do not
+ * fail a request that already ran and was recorded.
+ */
+static void after_request(request *q)
+{
+    skh_error e;
+    if (q->test_id && q->r->nattempts && q->r->recorded && !q->r->skipped &&
+        ab_after_trial(q->host, q->test_id, &e) != SKH_OK)
+        fprintf(stderr, "skillhost: %s: A/B decision skipped: %s\n", e.what, e.message);
+    if (q->r->nattempts && evolve_maybe_auto(q->host, q->skill, &e) != SKH_OK)
+        fprintf(stderr, "skillhost: %s: auto-evolve failed: %s\n", e.what, e.message);
 }
 
 SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_json,
@@ -447,9 +496,10 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
     }
 
     store_variant v;
+    ab_live live;
     memset(&v, 0, sizeof v);
     request q = {.host = host, .skill = skill, .opts = opts, .v = &v};
-    int rc = resolve_variant(host, skill, opts, &v, err);
+    int rc = resolve_variant(&q, &v, &live, err);
     if (rc == SKH_OK)
         rc = host_variant_plugin(host, &v, &q.p, err);
     if (rc == SKH_OK && !(q.r = calloc(1, sizeof *q.r)))
@@ -460,7 +510,12 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
         uuid_v7(q.r->request_id);
         q.r->recorded = 1;
         request_settings(&q);
+        if (q.test_id) {
+            snprintf(q.r->test_id, sizeof q.r->test_id, "%s", q.test_id);
+            q.r->arm = q.arm;
+        }
         rc = run_request(&q, input, err);
+        after_request(&q);
     }
     store_variant_free(&v);
     json_decref(input);

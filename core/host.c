@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "evolve.h"
 #include "host_internal.h"
 
 #define DEFAULT_DB_PATH ".skillhost/skillhost.db"
@@ -417,7 +418,7 @@ SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, cha
     if (!name_is_valid(spec->skill))
         return error_set(err, SKH_EINVAL, "skill name", "'%s' must match [a-z0-9_]{1,64}",
                          spec->skill ? spec->skill : "");
-    char *impl = NULL, *patterns = NULL;
+    char *impl = NULL, *patterns = NULL, *evolver = NULL;
     plugin *p = NULL;
     int rc = skh_plugin_resolve(host, spec->impl, &impl, err);
     if (rc == SKH_OK)
@@ -427,13 +428,21 @@ SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, cha
                        plugin_kind_name(p->kind));
     if (rc == SKH_OK)
         rc = patterns_to_json(spec->patterns ? spec->patterns : p->patterns, &patterns, err);
+    if (rc == SKH_OK && spec->evolver)
+        rc = evolve_check_evolver(host, spec->evolver, &evolver, err);
     if (rc == SKH_OK)
         rc = store_variant_add(
             host->st, spec->skill, impl, p->sha256, spec->content ? spec->content : "", patterns,
             spec->state, spec->description ? spec->description : p->description, variant_id, err);
+    if (rc == SKH_OK && evolver &&
+        (rc = store_skill_evolver_set(host->st, spec->skill, evolver, err)) != SKH_OK) {
+        free(*variant_id);
+        *variant_id = NULL;
+    }
     plugin_close(p);
     free(impl);
     free(patterns);
+    free(evolver);
     return rc;
 }
 

@@ -102,6 +102,11 @@ SKH_EXPORT int skh_result_json(const skh_result *r, char **json)
         cat ? json_pack("{s:s, s:s}", "category", skh_category_name(cat), "message",
                         skh_result_error_message(r) ? skh_result_error_message(r) : "")
             : json_null());
+    if (o)
+        json_object_set_new(o, "ab",
+                            r->test_id[0] ? json_pack("{s:s, s:s}", "test_id", r->test_id, "arm",
+                                                      r->arm ? "treatment" : "control")
+                                          : json_null());
     if (!o)
         return SKH_ENOMEM;
     *json = json_dumps(o, SKH_JSON_FLAGS);

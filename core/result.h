@@ -31,6 +31,8 @@ struct skh_result {
     int early_success;
     int met_threshold;
     int skipped; /* recovery.lua said skip: the input, not the variant, was at fault */
+    char test_id[64]; /* the A/B test the request was a trial of, "" if none */
+    int arm;          /* 0 control, 1 treatment */
     double threshold;
 };
 

@@ -276,7 +276,8 @@ static const char migration_1[] =
 "  step_control_successes INTEGER NOT NULL DEFAULT 0,\n"
 "  step_treatment_trials INTEGER NOT NULL DEFAULT 0,\n"
 "  step_treatment_successes INTEGER NOT NULL DEFAULT 0,\n"
-"  min_p REAL\n"                                   /* running minimum of the always-valid p */
+"  min_p REAL,\n"                                  /* running minimum of the always-valid p */
+"  reason TEXT\n"                                  /* why it ended: the policy's or `ab stop`'s */
 ");\n"
 "CREATE UNIQUE INDEX ab_one_live_test ON ab_test_assignments(skill_name)\n"
 "  WHERE status IN ('running','awaiting_approval');\n"

@@ -175,6 +175,169 @@ int store_config_all(store *st, json_t **out, skh_error *err);
  */
 int store_telemetry(store *st, json_t **out, skh_error *err);
 
+/* ---- evolvers (store_evolve.c) --------------------------------------------- */
+
+/* Record the skill's evolver plugin (an absolute path); SKH_ENOTFOUND for an unknown skill. */
+int store_skill_evolver_set(store *st, const char *skill, const char *path, skh_error *err);
+/* The skill's evolver: *path is malloc'd, or NULL when it has none. */
+int store_skill_evolver_get(store *st, const char *skill, char **path, skh_error *err);
+
+/*
+ * Register a variant evolved from parent_id: the parent's skill, impl and
+ * impl sha256, the given content, patterns_json (NULL: the parent's), state
+ * prototype and parent_id recorded; the next version number is taken under
+ * the write lock, as store_variant_add does.  The same transaction writes a
+ * variation_evolved learning event (before_fidelity = parent_fidelity, NAN
+ * for none).  *variant_id is malloc'd.
+ */
+int store_variant_add_child(store *st, const char *parent_id, const char *content,
+                            const char *patterns_json, const char *description,
+                            double parent_fidelity, char **variant_id, skh_error *err);
+/*
+ * The newest variant of skill holding exactly this content and these
+ * patterns (JSON array text): *variant_id is malloc'd, or NULL for none.
+ */
+int store_variant_find(store *st, const char *skill, const char *content, const char *patterns_json,
+                       char **variant_id, skh_error *err);
+/* The variant an evolved variant came from: *parent_id is malloc'd, or NULL for none. */
+int store_variant_parent(store *st, const char *variant_id, char **parent_id, skh_error *err);
+
+/* What an evolver learns about a variant from its last executions. */
+typedef struct store_evidence {
+    /*
+     * Newest first: [{"execution_id", "timestamp", "input" (the request's
+     * input, without the ReAct retry fields), "fidelity", "missed" (array),
+     * "failed_at_step" (or null), "decision", "correct" (bool or null)}].
+     */
+    json_t *recent;
+    /* [{"pattern", "missed"}]: patterns missed in those executions, most often first. */
+    json_t *weak_patterns;
+    long executions;      /* how many executions recent holds */
+    double mean_fidelity; /* over them; NAN when none */
+    long labelled;        /* executions whose correctness is known */
+    long correct;         /* ... and right */
+} store_evidence;
+
+/*
+ * The last n executions of a variant, read in one transaction through the
+ * (variant_id, timestamp) index: O(n), whatever the history.
+ */
+int store_variant_evidence(store *st, const char *variant_id, int n, store_evidence *out,
+                           skh_error *err);
+void store_evidence_free(store_evidence *e);
+
+/* A variant's last n executions, summed up. */
+typedef struct store_window {
+    long count;           /* how many exist, <= n */
+    double mean_fidelity; /* NAN when none */
+    char oldest[32];      /* timestamp of the oldest of them; "" when none */
+} store_window;
+
+int store_variant_window(store *st, const char *variant_id, int n, store_window *out,
+                         skh_error *err);
+/* Is there a decision of this kind about the skill at or after since (a timestamp)? */
+int store_decision_since(store *st, const char *skill, const char *kind, const char *since,
+                         int *found, skh_error *err);
+
+/* ---- A/B tests ------------------------------------------------------------- */
+
+/* A test id ("NAME-ab-UUIDv7", the name shortened to fit) is shorter than this. */
+#define STORE_AB_ID_MAX 64
+
+/* One row of ab_test_assignments.  Strings are malloc'd; NULL where the column is NULL. */
+typedef struct store_ab_test {
+    char *test_id, *skill, *control, *treatment; /* variant ids */
+    char *mode;                                  /* "ab" or "rollout" */
+    char *status; /* running, awaiting_approval, promoted, archived, stopped */
+    char *start_time, *end_time, *decided_at, *step_started_at;
+    char *decision;  /* "treatment", "control", "stop" once decided */
+    char *statistic; /* JSON text: the deciding policy's numbers */
+    char *steps;     /* rollout: JSON array of weights */
+    char *reason;
+    double weight; /* treatment share, percent */
+    long long target;
+    int step; /* rollout: 0-based index into steps */
+    long long control_trials, control_successes, control_attempts;
+    long long treatment_trials, treatment_successes, treatment_attempts;
+    long long step_control_trials, step_control_successes;
+    long long step_treatment_trials, step_treatment_successes;
+    double min_p; /* running minimum of the always-valid p; 1 before any look */
+} store_ab_test;
+
+void store_ab_test_free(store_ab_test *t); /* frees members, not t */
+
+typedef struct store_ab_new {
+    const char *skill;
+    const char *treatment; /* variant id; the control is chosen here */
+    double weight;         /* percent, checked by the caller */
+    long long target;
+    const char *mode;  /* "ab" or "rollout" */
+    const char *steps; /* rollout: JSON array text; NULL otherwise */
+} store_ab_new;
+
+/*
+ * Start a test in one BEGIN IMMEDIATE transaction.  The control is the
+ * skill's serving variant other than the treatment (production if any).
+ * Refused, with a message naming the value: an unknown skill or variant
+ * (SKH_ENOTFOUND), a treatment of another skill (SKH_EINVAL), an archived
+ * treatment, a treatment that is already production, no variant left to be
+ * the control, or a live test already running (SKH_EFAILED; the unique
+ * index ab_one_live_test settles races).  The treatment's test_status
+ * becomes 'testing'.  *test_id is malloc'd.
+ */
+int store_ab_create(store *st, const store_ab_new *n, char **test_id, skh_error *err);
+/* By id; SKH_ENOTFOUND when there is none. */
+int store_ab_get(store *st, const char *test_id, store_ab_test *out, skh_error *err);
+/* The skill's running test, the one routing uses; *found is 0 or 1.  One indexed read. */
+int store_ab_running(store *st, const char *skill, store_ab_test *out, int *found, skh_error *err);
+/* The skill's live test (running or awaiting approval), else its latest; SKH_ENOTFOUND if none. */
+int store_ab_latest(store *st, const char *skill, store_ab_test *out, skh_error *err);
+/* Fold one look's always-valid p into min_p, atomically (a running test only). */
+int store_ab_note_p(store *st, const char *test_id, double p, skh_error *err);
+/*
+ * End the skill's live test without a verdict: status 'stopped', the reason
+ * kept, the treatment's test_status 'stopped'.  SKH_ENOTFOUND when the skill
+ * has no live test.  *test_id (may be NULL) is malloc'd.
+ */
+int store_ab_stop(store *st, const char *skill, const char *reason, char **test_id, skh_error *err);
+
+typedef enum store_ab_action {
+    STORE_AB_PROMOTE, /* the treatment becomes production */
+    STORE_AB_ARCHIVE, /* the treatment lost: archived */
+    STORE_AB_AWAIT,   /* the treatment won; promotion waits for sign-off */
+    STORE_AB_ADVANCE, /* rollout: next step */
+    STORE_AB_STOP     /* rollout: treatment weight 0, stopped */
+} store_ab_action;
+
+typedef struct store_ab_verdict {
+    const char *test_id;
+    store_ab_action action;
+    const char *reason;
+    const char *statistic; /* JSON text or NULL */
+    double p;              /* this look's always-valid p, folded into min_p; NAN: none */
+    int from_step;         /* ADVANCE: the step it was decided at */
+    double next_weight;    /* ADVANCE: the new weight */
+    /* The decisions row. */
+    const char *observed;
+    const char *thresholds;
+    const char *policy_file;
+    const char *policy_sha256;
+} store_ab_verdict;
+
+/*
+ * Apply a verdict in one transaction, exactly once: the test's row changes
+ * only while it is still running (and, to advance, still at from_step), so
+ * of several processes deciding at the same moment one applies it and the
+ * others get *applied = 0 and change nothing.  A promotion also makes the
+ * treatment production (the previous production variant becomes staged,
+ * the rollback target, named in promotion_events.demoted_variant_id), sets
+ * promoted = 1, and writes a variation_promoted learning event whose
+ * before/after fidelity is the mean final-attempt fidelity of the control's
+ * and the treatment's requests since the test started.  Every verdict
+ * writes a decisions row (kind "ab" or "rollout").
+ */
+int store_ab_apply(store *st, const store_ab_verdict *v, int *applied, skh_error *err);
+
 /* ---- time ------------------------------------------------------------------ */
 
 /* Now as ISO-8601 UTC with milliseconds: "2026-11-23T08:15:02.123Z". */

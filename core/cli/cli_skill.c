@@ -11,9 +11,13 @@
 static int skill_add(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"impl", required_argument, NULL, 'i'},        {"content", required_argument, NULL, 'c'},
-        {"patterns", required_argument, NULL, 'p'},    {"state", required_argument, NULL, 's'},
-        {"description", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0},
+        {"impl", required_argument, NULL, 'i'},
+        {"content", required_argument, NULL, 'c'},
+        {"patterns", required_argument, NULL, 'p'},
+        {"state", required_argument, NULL, 's'},
+        {"description", required_argument, NULL, 'd'},
+        {"evolver", required_argument, NULL, 'e'},
+        {NULL, 0, NULL, 0},
     };
     skh_variant_spec spec = {.struct_size = sizeof spec};
     const char *content_arg = NULL;
@@ -36,6 +40,9 @@ static int skill_add(cli *c, int argc, char **argv)
             break;
         case 'd':
             spec.description = optarg;
+            break;
+        case 'e':
+            spec.evolver = optarg;
             break;
         case ':':
             return cli_usage(c, "skill add", "%s needs a value", argv[optind - 1]);

@@ -20,9 +20,11 @@ const cli_verb cli_verbs[] = {
     {"skill", cmd_skill, "skill add|list|show ...",
      "  skill add NAME --impl FILE|exec:CMD [--content TEXT|@FILE] [--patterns a,b,c]\n"
      "            [--state prototype|staged|production] [--description TEXT]\n"
+     "            [--evolver FILE]\n"
      "      Register a new variant of skill NAME; prints NAME@vN.  --impl takes a path,\n"
      "      or a file name looked up in $SKILLHOST_PLUGIN_PATH and then the installed\n"
      "      plugin folder.  --patterns overrides the plugin's default expected patterns.\n"
+     "      --evolver sets the skill's evolver plugin (kind evolver), used by 'evolve'.\n"
      "  skill list\n"
      "      Every skill with its serving variant.\n"
      "  skill show NAME\n"

@@ -115,6 +115,8 @@ typedef struct skh_exec_options {
     int react;          /* -1: configured, 0 off, 1 on */
     int evaluation;     /* mark the executions as benchmark evaluation */
     double timeout_ms;  /* request deadline; 0: request.timeout_ms; < 0: none */
+    const char *expected;  /* benchmark label recorded with the outcome (evaluate); NULL: none */
+    int critical;          /* a benchmark case whose false negative is critical */
 } skh_exec_options;
 
 #define SKH_EXEC_OPTIONS_INIT                                                                      \
@@ -187,6 +189,55 @@ int skh_ab_stop(skh_host *host, const char *skill, const char *reason, skh_error
  */
 int skh_evolve(skh_host *host, const char *skill, const char *evolver_impl, char **variant_id,
                char **test_id, skh_error *err);
+
+/* ---- lifecycle (DESIGN §4, §7) --------------------------------------------- */
+
+/*
+ * Run every case of a JSONL file ({"input", "expected", "critical"} per
+ * line) through the pipeline against variant (NULL: the serving one),
+ * recorded and marked as evaluation.  *json: {"variant", "cases", "run",
+ * "failed", "fidelity", "outcome", "false_positive_rate",
+ * "critical_false_negatives", "positive_class", "errors": [{"line", ...}]}.
+ * A malformed line is reported with file:line and counted as failed.
+ */
+int skh_evaluate(skh_host *host, const char *skill, const char *variant, const char *cases_path,
+                 char **json, skh_error *err);
+
+typedef struct skh_approval {
+    uint32_t struct_size;   /* sizeof(skh_approval) */
+    const char *variant;    /* "skill@vN" */
+    const char *path;       /* "prototype->staged" or "staged->production" */
+    const char *approver;
+    const char *ticket;
+    const char *const *checks; /* "ITEM=yes|no[:EVIDENCE]" each */
+    size_t nchecks;
+    const char *notes;
+} skh_approval;
+
+/* Record a human sign-off; items come from promotion.lua (unknown ones refused). */
+int skh_approve(skh_host *host, const skh_approval *a, char **approval_id, skh_error *err);
+/*
+ * Ask promotion.lua whether variant is ready for to_state; when ready, move
+ * it (state, promotion_events, the previous production kept as the rollback
+ * target) in one transaction.  *json lists every check with its measured
+ * value and threshold.  SKH_EFAILED when not ready.
+ */
+int skh_promote(skh_host *host, const char *variant, const char *to_state, char **json,
+                skh_error *err);
+/* Roll the skill back by hand: restore the previous production variant (or demote to to_state). */
+int skh_rollback(skh_host *host, const char *skill, const char *reason, const char *to_state,
+                 char **json, skh_error *err);
+/*
+ * Everything about a skill: variants, states, window metrics against the
+ * thresholds, sample counts per metric table, the live test, breakers,
+ * approvals, recent decisions and what is missing for the next promotion
+ * (or for target_state).  at (ISO-8601, may be NULL) also answers which
+ * variant served production at that time.
+ */
+int skh_status(skh_host *host, const char *skill, const char *target_state, const char *at,
+               char **json, skh_error *err);
+/* Write the registry JSON atomically (temp file + rename); path NULL: beside the database. */
+int skh_registry_export(skh_host *host, const char *path, char **written, skh_error *err);
 
 /* ---- configuration (DESIGN §9) ------------------------------------------ */
 

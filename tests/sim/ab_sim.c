@@ -1,0 +1,743 @@
+/*
+ * Decision quality of the A/B rule, measured (issue 4, item 6).
+ *
+ * Each simulated A/B test runs on its own throw-away database through the
+ * embedding API, exactly as production runs it: skh_execute() with ReAct
+ * off and a fresh routing key per request, so the real router picks the
+ * arm, the real recording transaction counts the trial, and the real
+ * policy (policies/ab.lua, or the seeds' margin-only rule) decides after
+ * every trial.  The skill is tests/plugins/bernoulli.c: it succeeds when
+ * the input's u (drawn here from a seeded generator) is under its variant's
+ * p, so each arm's true success rate is known.
+ *
+ * A test ends when the policy decides (skh_ab_status no longer says
+ * "running") or at the trial cap.  For each rule and scenario this prints
+ * the share of tests that promoted the treatment, archived it, or stayed
+ * undecided, each with a 95% Wilson interval, and the median trials to a
+ * decision.  It reports; it does not judge: the exit status is 0 unless
+ * something failed.
+ *
+ *   ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|margin|both]
+ *          [--scenario aa|better|worse|all] [--jobs N] [--policies DIR]
+ *
+ * Needs SKILLHOST_PLUGIN_PATH to reach bernoulli.so and the policies folder
+ * (--policies, else SKILLHOST_POLICIES) to hold ab.lua and
+ * examples/ab_margin_only.lua.  scripts/ab-sim sets both.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <skillhost/host.h>
+
+#include "stats.h"
+
+#define SKILL "coin"
+#define MAX_JOBS 16
+
+/* ---- what is simulated ------------------------------------------------------ */
+
+typedef struct scenario {
+    const char *name;  /* --scenario value */
+    const char *title; /* table label */
+    double control, treatment;
+    const char *promoted_means; /* what a promotion is in this scenario */
+} scenario;
+
+static const scenario scenarios[] = {
+    {"aa", "A/A", 0.80, 0.80, "false promotion"},
+    {"better", "A/B better", 0.80, 0.90, "power"},
+    {"worse", "A/B worse", 0.80, 0.70, "harmful promotion"},
+};
+#define NSCEN (sizeof scenarios / sizeof *scenarios)
+
+typedef struct rule {
+    const char *name;  /* --rule value */
+    const char *title; /* table label */
+} rule;
+
+static const rule rules[] = {
+    {"ab", "ab.lua"},
+    {"margin", "margin-only"},
+};
+#define NRULE (sizeof rules / sizeof *rules)
+#define NCELL (NRULE * NSCEN)
+
+enum { OUT_PROMOTED, OUT_ARCHIVED, OUT_UNDECIDED };
+
+/* One finished test, as a worker sends it to the parent. */
+typedef struct record {
+    uint32_t cell; /* rule * NSCEN + scenario */
+    uint32_t index;
+    int32_t outcome; /* OUT_* */
+    uint32_t trials; /* trials the test counted when it ended */
+} record;
+
+typedef struct config {
+    long sims, cap;
+    long check_every; /* requests between two looks at the test's status */
+    uint64_t seed;
+    int jobs;
+    int rule_on[NRULE];
+    int scen_on[NSCEN];
+    char policies[PATH_MAX];  /* ab.lua's folder */
+    char margin_policies[96]; /* a folder whose ab.lua is the margin-only rule */
+    char work[64];            /* the throw-away folder everything goes in */
+} config;
+
+/* ---- small helpers ------------------------------------------------------------- */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int fail(const char *what, const char *why)
+{
+    fprintf(stderr, "ab_sim: %s: %s\n", what, why);
+    return -1;
+}
+
+/* SplitMix64 (Steele, Lea, Flood 2014): small, fast and good enough to drive coins. */
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *s)
+{
+    return (double)(splitmix64(s) >> 11) * 0x1.0p-53;
+}
+
+/*
+ * Every test has its own stream, fixed by the seed, the cell and the test's
+ * index, so the coins do not depend on --jobs or on which tests run.
+ */
+static uint64_t test_seed(uint64_t seed, unsigned cell, unsigned index)
+{
+    uint64_t s = seed ^ ((uint64_t)cell << 40) ^ (uint64_t)index;
+    splitmix64(&s);
+    return splitmix64(&s);
+}
+
+/* Remove every entry of a folder (flat: the host writes nothing nested here). */
+static int empty_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return fail(dir, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0)
+            rc = fail(path, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in)
+        return fail(from, strerror(errno));
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fclose(in);
+        return fail(to, strerror(errno));
+    }
+    char buf[8192];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) {
+            rc = fail(to, "write failed");
+            break;
+        }
+    if (ferror(in))
+        rc = fail(from, "read failed");
+    fclose(in);
+    if (fclose(out) != 0 && rc == 0)
+        rc = fail(to, "write failed");
+    return rc;
+}
+
+/* ---- one test --------------------------------------------------------------------- */
+
+/* The test's status, and the trials it counted, from skh_ab_status(). */
+static int read_status(skh_host *host, char *status, size_t len, long *trials)
+{
+    char *text = NULL;
+    skh_error err;
+    if (skh_ab_status(host, SKILL, &text, &err) != SKH_OK)
+        return fail(err.what, err.message);
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    skh_free(text);
+    const char *s = json_string_value(json_object_get(j, "status"));
+    json_t *c = json_object_get(json_object_get(j, "control"), "trials");
+    json_t *t = json_object_get(json_object_get(j, "treatment"), "trials");
+    int rc = 0;
+    if (!s || !json_is_integer(c) || !json_is_integer(t)) {
+        rc = fail("skh_ab_status", "no status or trial counts in its JSON");
+    } else {
+        snprintf(status, len, "%s", s);
+        *trials = (long)(json_integer_value(c) + json_integer_value(t));
+    }
+    json_decref(j);
+    return rc;
+}
+
+static int add_variant(skh_host *host, double p, const char *state, char **id)
+{
+    char content[64];
+    snprintf(content, sizeof content, "{\"p\": %.4f}", p);
+    skh_variant_spec spec = {.struct_size = sizeof spec,
+                             .skill = SKILL,
+                             .impl = "bernoulli.so",
+                             .content = content,
+                             .patterns = "a,b",
+                             .state = state};
+    skh_error err;
+    if (skh_variant_add(host, &spec, id, &err) != SKH_OK)
+        return fail(err.what, err.message);
+    return 0;
+}
+
+/*
+ * Run one A/B test to its decision or the cap in dir (emptied afterwards).
+ * Every request must count as exactly one trial: a mismatch is an error.
+ */
+static int run_test(const config *cfg, const char *dir, unsigned cell, unsigned index, record *out)
+{
+    const scenario *sc = &scenarios[cell % NSCEN];
+    const char *policies = cell / NSCEN == 0 ? cfg->policies : cfg->margin_policies;
+    char db[PATH_MAX + 8];
+    snprintf(db, sizeof db, "%s/sim.db", dir);
+    skh_host_options o = {
+        .struct_size = sizeof o, .db_path = db, .policies_dir = policies, .create = 1};
+    skh_host *host = NULL;
+    skh_error err;
+    if (skh_host_open(&o, &host, &err) != SKH_OK)
+        return fail(err.what, err.message);
+
+    int rc = -1;
+    char *control = NULL, *treatment = NULL, *test_id = NULL;
+    if (add_variant(host, sc->control, "production", &control) ||
+        add_variant(host, sc->treatment, "prototype", &treatment))
+        goto done;
+    skh_ab_spec ab = {.struct_size = sizeof ab, .skill = SKILL, .treatment = treatment};
+    if (skh_ab_start(host, &ab, &test_id, &err) != SKH_OK) {
+        fail(err.what, err.message);
+        goto done;
+    }
+
+    skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
+    eo.react = 0;
+    eo.max_iterations = 1;
+    eo.threshold = 0.90;
+    eo.timeout_ms = -1;
+    uint64_t rng = test_seed(cfg->seed, cell, index);
+    char status[32] = "running";
+    long trials = 0, requests = 0;
+    while (requests < cfg->cap && strcmp(status, "running") == 0) {
+        char key[17], input[48];
+        snprintf(key, sizeof key, "%016" PRIx64, splitmix64(&rng));
+        snprintf(input, sizeof input, "{\"u\": %.17g}", uniform(&rng));
+        eo.key = key;
+        skh_result *r = NULL;
+        int erc = skh_execute(host, SKILL, input, &eo, &r, &err);
+        int recorded = r && skh_result_recorded(r);
+        skh_result_free(r);
+        if (erc != SKH_OK) {
+            fail(err.what, err.message);
+            goto done;
+        }
+        if (!recorded) {
+            fail(SKILL, "a request was not recorded");
+            goto done;
+        }
+        requests++;
+        if (requests % cfg->check_every != 0 && requests < cfg->cap)
+            continue;
+        if (read_status(host, status, sizeof status, &trials))
+            goto done;
+        /*
+         * While the test runs every request is one trial; once it has
+         * decided, the requests since (at most check_every - 1) are no trials.
+         */
+        int running = strcmp(status, "running") == 0;
+        if (running ? trials != requests
+                    : trials > requests || trials <= requests - cfg->check_every) {
+            char why[128];
+            snprintf(why, sizeof why, "%ld requests but %ld trials counted (test %s)", requests,
+                     trials, status);
+            fail(test_id, why);
+            goto done;
+        }
+    }
+
+    out->cell = cell;
+    out->index = index;
+    out->trials = (uint32_t)trials;
+    if (strcmp(status, "promoted") == 0 || strcmp(status, "awaiting_approval") == 0)
+        out->outcome = OUT_PROMOTED;
+    else if (strcmp(status, "archived") == 0)
+        out->outcome = OUT_ARCHIVED;
+    else if (strcmp(status, "running") == 0)
+        out->outcome = OUT_UNDECIDED;
+    else {
+        char why[96];
+        snprintf(why, sizeof why, "ended with unexpected status '%s'", status);
+        fail(test_id, why);
+        goto done;
+    }
+    rc = 0;
+done:
+    skh_free(control);
+    skh_free(treatment);
+    skh_free(test_id);
+    skh_host_close(host);
+    if (empty_dir(dir) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- collecting ---------------------------------------------------------------------- */
+
+typedef struct cell_result {
+    long n, count[3];
+    long long total_trials; /* every trial run, decided or not */
+    uint32_t *trials;       /* trials to decision of the decided tests */
+    long ndecided;
+} cell_result;
+
+static int collect(cell_result *cells, const record *r)
+{
+    if (r->cell >= NCELL || r->outcome < 0 || r->outcome > OUT_UNDECIDED)
+        return fail("worker", "sent a malformed record");
+    cell_result *c = &cells[r->cell];
+    c->n++;
+    c->count[r->outcome]++;
+    c->total_trials += r->trials;
+    if (r->outcome != OUT_UNDECIDED)
+        c->trials[c->ndecided++] = r->trials;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(uint32_t *v, long n)
+{
+    if (n == 0)
+        return -1;
+    qsort(v, (size_t)n, sizeof *v, cmp_u32);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + (double)v[n / 2]) / 2.0;
+}
+
+/*
+ * Worker w runs every cell's tests with index % jobs == w, so the slow cells
+ * (A/A under ab.lua runs to the cap) are shared out evenly.  Each finished
+ * test is written to fd, or collected directly when fd < 0.
+ */
+static int worker(const config *cfg, int w, int fd, cell_result *cells)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/w%d", cfg->work, w);
+    if (mkdir(dir, 0700) != 0)
+        return fail(dir, strerror(errno));
+    int rc = 0;
+    for (unsigned cell = 0; cell < NCELL && rc == 0; cell++) {
+        if (!cfg->rule_on[cell / NSCEN] || !cfg->scen_on[cell % NSCEN])
+            continue;
+        for (long i = w; i < cfg->sims && rc == 0; i += cfg->jobs) {
+            record r;
+            memset(&r, 0, sizeof r);
+            rc = run_test(cfg, dir, cell, (unsigned)i, &r);
+            if (rc == 0 && fd >= 0 && write(fd, &r, sizeof r) != (ssize_t)sizeof r)
+                rc = fail("worker pipe", strerror(errno));
+            else if (rc == 0 && fd < 0)
+                rc = collect(cells, &r);
+        }
+    }
+    if (rmdir(dir) != 0 && rc == 0)
+        rc = fail(dir, strerror(errno));
+    return rc;
+}
+
+/* Fork the workers and merge what they send; -1 when any of them failed. */
+static int run_workers(const config *cfg, cell_result *cells)
+{
+    if (cfg->jobs == 1)
+        return worker(cfg, 0, -1, cells);
+    int fds[MAX_JOBS];
+    pid_t pids[MAX_JOBS];
+    int started = 0, rc = 0;
+    fflush(NULL);
+    for (; started < cfg->jobs; started++) {
+        int p[2];
+        if (pipe(p) != 0) {
+            rc = fail("pipe", strerror(errno));
+            break;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            close(p[0]);
+            close(p[1]);
+            rc = fail("fork", strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            for (int k = 0; k < started; k++)
+                close(fds[k]);
+            close(p[0]);
+            int wrc = worker(cfg, started, p[1], NULL);
+            close(p[1]);
+            _exit(wrc == 0 ? 0 : 1);
+        }
+        close(p[1]);
+        fds[started] = p[0];
+        pids[started] = pid;
+    }
+
+    /* Records are small and fixed-size; a short read can only come at EOF. */
+    int open_fds = started;
+    while (open_fds > 0) {
+        struct pollfd pf[MAX_JOBS];
+        int map[MAX_JOBS], np = 0;
+        for (int k = 0; k < started; k++)
+            if (fds[k] >= 0) {
+                pf[np].fd = fds[k];
+                pf[np].events = POLLIN;
+                map[np++] = k;
+            }
+        if (poll(pf, (nfds_t)np, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = fail("poll", strerror(errno));
+            break;
+        }
+        for (int q = 0; q < np; q++) {
+            if (!(pf[q].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            record r;
+            ssize_t got = read(pf[q].fd, &r, sizeof r);
+            if (got == (ssize_t)sizeof r) {
+                if (collect(cells, &r) != 0)
+                    rc = -1;
+            } else if (got < 0 && errno == EINTR) {
+                continue;
+            } else {
+                if (got != 0)
+                    rc = fail("worker pipe", got < 0 ? strerror(errno) : "short record");
+                close(fds[map[q]]);
+                fds[map[q]] = -1;
+                open_fds--;
+            }
+        }
+    }
+    for (int k = 0; k < started; k++) {
+        if (fds[k] >= 0)
+            close(fds[k]);
+        int st = 0;
+        if (waitpid(pids[k], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = fail("worker", "failed (see above)");
+    }
+    return rc;
+}
+
+/* ---- reporting ---------------------------------------------------------------------- */
+
+typedef struct share {
+    double p, lo, hi;
+} share;
+
+static share share_of(long k, long n)
+{
+    share s = {n ? (double)k / (double)n : 0.0, 0.0, 1.0};
+    stats_wilson(k, n, 0.95, &s.lo, &s.hi);
+    return s;
+}
+
+static void fmt_share(char *buf, size_t len, share s)
+{
+    snprintf(buf, len, "%5.1f%% [%4.1f, %5.1f]", 100 * s.p, 100 * s.lo, 100 * s.hi);
+}
+
+static void fmt_median(char *buf, size_t len, double m)
+{
+    if (m < 0)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%g", m);
+}
+
+static void print_cell(const config *cfg, unsigned cell, cell_result *c, double *medians)
+{
+    const rule *ru = &rules[cell / NSCEN];
+    const scenario *sc = &scenarios[cell % NSCEN];
+    static const char *const names[] = {"promoted", "archived", "undecided"};
+    printf("%s, %s (control %.2f, treatment %.2f): %ld tests, cap %ld trials\n", ru->title,
+           sc->title, sc->control, sc->treatment, c->n, cfg->cap);
+    for (int o = 0; o < 3; o++) {
+        char sh[48];
+        fmt_share(sh, sizeof sh, share_of(c->count[o], c->n));
+        printf("  %-9s %5ld  %s%s%s%s\n", names[o], c->count[o], sh, o == OUT_PROMOTED ? "  (" : "",
+               o == OUT_PROMOTED ? sc->promoted_means : "", o == OUT_PROMOTED ? ")" : "");
+    }
+    medians[cell] = median(c->trials, c->ndecided);
+    char m[32];
+    fmt_median(m, sizeof m, medians[cell]);
+    printf("  median trials to decision: %s (of %ld decided)\n\n", m, c->ndecided);
+}
+
+static void print_table(const config *cfg, cell_result *cells, const double *medians)
+{
+    printf("%-11s %-12s %5s  %-21s  %-21s  %-21s  %s\n", "scenario", "rule", "tests",
+           "promoted [95% CI]", "archived [95% CI]", "undecided [95% CI]", "median trials");
+    for (unsigned s = 0; s < NSCEN; s++)
+        for (unsigned ru = 0; ru < NRULE; ru++) {
+            unsigned cell = ru * NSCEN + s;
+            if (!cfg->rule_on[ru] || !cfg->scen_on[s])
+                continue;
+            cell_result *c = &cells[cell];
+            char a[48], b[48], u[48], m[32];
+            fmt_share(a, sizeof a, share_of(c->count[OUT_PROMOTED], c->n));
+            fmt_share(b, sizeof b, share_of(c->count[OUT_ARCHIVED], c->n));
+            fmt_share(u, sizeof u, share_of(c->count[OUT_UNDECIDED], c->n));
+            fmt_median(m, sizeof m, medians[cell]);
+            printf("%-11s %-12s %5ld  %-21s  %-21s  %-21s  %s\n", scenarios[s].title,
+                   rules[ru].title, c->n, a, b, u, m);
+        }
+}
+
+static void print_target(const config *cfg, cell_result *cells, unsigned s, const char *label,
+                         double limit, int at_least)
+{
+    if (!cfg->rule_on[0] || !cfg->scen_on[s])
+        return;
+    cell_result *c = &cells[s]; /* rule 0 is ab.lua */
+    share sh = share_of(c->count[OUT_PROMOTED], c->n);
+    char buf[48];
+    fmt_share(buf, sizeof buf, sh);
+    int met = at_least ? sh.p >= limit : sh.p <= limit;
+    printf("  %-46s %s  %s\n", label, buf, met ? "met" : "NOT met");
+}
+
+/* ---- options ----------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|margin|both]\n"
+               "              [--scenario aa|better|worse|all] [--jobs N] [--policies DIR]\n"
+               "  --sims N      A/B tests per scenario and rule (default 200)\n"
+               "  --cap N       trials after which a test counts as undecided (default 2000)\n"
+               "  --seed S      seed of the success draws and routing keys (default 1)\n"
+               "  --rule R      ab.lua, the margin-only example, or both (default both)\n"
+               "  --scenario S  A/A 0.80/0.80, better 0.80->0.90, worse 0.80->0.70 (default all)\n"
+               "  --jobs N      worker processes, each on its own databases (default 1)\n"
+               "  --policies D  folder with ab.lua and examples/ab_margin_only.lua\n"
+               "                (default $SKILLHOST_POLICIES)\n");
+}
+
+static int parse_long(const char *opt, const char *v, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = v ? strtol(v, &end, 10) : 0;
+    if (!v || end == v || *end || errno || n < min || n > max) {
+        fprintf(stderr, "ab_sim: %s: expected a whole number in [%ld, %ld], got '%s'\n", opt, min,
+                max, v ? v : "");
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->sims = 200;
+    cfg->cap = 2000;
+    cfg->check_every = 10;
+    cfg->seed = 1;
+    cfg->jobs = 1;
+    const char *rule_arg = "both", *scen = "all", *pol = getenv("SKILLHOST_POLICIES");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--sims") == 0) {
+            if (parse_long(a, v, 1, 1000000, &cfg->sims))
+                return -1;
+        } else if (strcmp(a, "--cap") == 0) {
+            if (parse_long(a, v, 1, 100000000, &cfg->cap))
+                return -1;
+        } else if (strcmp(a, "--check-every") == 0) {
+            if (parse_long(a, v, 1, 1000000, &cfg->check_every))
+                return -1;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (parse_long(a, v, 0, LONG_MAX, &n))
+                return -1;
+            cfg->seed = (uint64_t)n;
+        } else if (strcmp(a, "--jobs") == 0) {
+            if (parse_long(a, v, 1, MAX_JOBS, &n))
+                return -1;
+            cfg->jobs = (int)n;
+        } else if (strcmp(a, "--rule") == 0 && v) {
+            rule_arg = v;
+        } else if (strcmp(a, "--scenario") == 0 && v) {
+            scen = v;
+        } else if (strcmp(a, "--policies") == 0 && v) {
+            pol = v;
+        } else {
+            fprintf(stderr, "ab_sim: %s: unknown option or missing value\n", a);
+            usage(stderr);
+            return -1;
+        }
+        i++;
+    }
+    for (unsigned r = 0; r < NRULE; r++)
+        cfg->rule_on[r] = strcmp(rule_arg, "both") == 0 || strcmp(rule_arg, rules[r].name) == 0;
+    for (unsigned s = 0; s < NSCEN; s++)
+        cfg->scen_on[s] = strcmp(scen, "all") == 0 || strcmp(scen, scenarios[s].name) == 0;
+    if (!cfg->rule_on[0] && !cfg->rule_on[1]) {
+        fprintf(stderr, "ab_sim: --rule: expected ab, margin or both, got '%s'\n", rule_arg);
+        return -1;
+    }
+    if (!cfg->scen_on[0] && !cfg->scen_on[1] && !cfg->scen_on[2]) {
+        fprintf(stderr, "ab_sim: --scenario: expected aa, better, worse or all, got '%s'\n", scen);
+        return -1;
+    }
+    if (!pol || !*pol) {
+        fprintf(stderr, "ab_sim: --policies: not given and SKILLHOST_POLICIES is not set\n");
+        return -1;
+    }
+    if (strlen(pol) >= sizeof cfg->policies) {
+        fprintf(stderr, "ab_sim: --policies: path too long\n");
+        return -1;
+    }
+    snprintf(cfg->policies, sizeof cfg->policies, "%s", pol);
+    return 0;
+}
+
+/*
+ * The work folder lives in memory when it can (/dev/shm): recording real
+ * rows is most of the cost, and nothing here needs to survive.
+ */
+static int make_work(config *cfg)
+{
+    struct stat st;
+    const char *base =
+        stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0
+            ? "/dev/shm"
+            : "/tmp";
+    snprintf(cfg->work, sizeof cfg->work, "%s/skh-ab-sim-XXXXXX", base);
+    if (!mkdtemp(cfg->work))
+        return fail(cfg->work, strerror(errno));
+    if (!cfg->rule_on[1])
+        return 0;
+    char from[PATH_MAX + 32], to[PATH_MAX + 16];
+    snprintf(cfg->margin_policies, sizeof cfg->margin_policies, "%s/margin", cfg->work);
+    if (mkdir(cfg->margin_policies, 0700) != 0)
+        return fail(cfg->margin_policies, strerror(errno));
+    snprintf(from, sizeof from, "%s/examples/ab_margin_only.lua", cfg->policies);
+    snprintf(to, sizeof to, "%s/ab.lua", cfg->margin_policies);
+    return copy_file(from, to);
+}
+
+static void remove_work(const config *cfg)
+{
+    char to[PATH_MAX + 16];
+    if (cfg->margin_policies[0]) {
+        snprintf(to, sizeof to, "%s/ab.lua", cfg->margin_policies);
+        unlink(to);
+        rmdir(cfg->margin_policies);
+    }
+    if (rmdir(cfg->work) != 0)
+        fail(cfg->work, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    config cfg;
+    if (parse_args(argc, argv, &cfg) != 0)
+        return 2;
+    /* Production's default durability; the rest of the run settings come from opts. */
+    setenv("SKILLHOST_DURABILITY", "normal", 1);
+    setenv("SKILLHOST_EVOLVE_AUTO", "0", 1);
+
+    cell_result cells[NCELL];
+    memset(cells, 0, sizeof cells);
+    for (unsigned k = 0; k < NCELL; k++)
+        if (!(cells[k].trials = calloc((size_t)cfg.sims, sizeof *cells[k].trials))) {
+            fail("ab_sim", "out of memory");
+            return 1;
+        }
+
+    int rc = make_work(&cfg);
+    printf("A/B decision quality: %ld tests per scenario and rule, cap %ld trials, seed %" PRIu64
+           ", %d job%s\n",
+           cfg.sims, cfg.cap, cfg.seed, cfg.jobs, cfg.jobs > 1 ? "s" : "");
+    printf("policies: %s (margin-only: examples/ab_margin_only.lua)\nwork folder: %s\n\n",
+           cfg.policies, cfg.work);
+    fflush(stdout);
+    double t0 = now();
+    if (rc == 0)
+        rc = run_workers(&cfg, cells);
+    double elapsed = now() - t0;
+    remove_work(&cfg);
+
+    if (rc == 0) {
+        double medians[NCELL];
+        long long total = 0;
+        for (unsigned cell = 0; cell < NCELL; cell++) {
+            if (!cfg.rule_on[cell / NSCEN] || !cfg.scen_on[cell % NSCEN])
+                continue;
+            total += cells[cell].total_trials;
+            print_cell(&cfg, cell, &cells[cell], medians);
+        }
+        print_table(&cfg, cells, medians);
+        if (cfg.rule_on[0]) {
+            printf("\ntargets for ab.lua (point estimate against the target):\n");
+            print_target(&cfg, cells, 0, "A/A false promotion <= 5%", 0.05, 0);
+            char label[64];
+            snprintf(label, sizeof label, "better (0.80->0.90) promoted >= 80%% in %ld", cfg.cap);
+            print_target(&cfg, cells, 1, label, 0.80, 1);
+            print_target(&cfg, cells, 2, "worse (0.80->0.70) promoted <= 1%", 0.01, 0);
+        }
+        printf("\n%lld trials (requests executed, scored, recorded and decided on) in %.1f s"
+               " (%.0f per second)\n",
+               total, elapsed, elapsed > 0 ? (double)total / elapsed : 0.0);
+    }
+    for (unsigned k = 0; k < NCELL; k++)
+        free(cells[k].trials);
+    return rc == 0 ? 0 : 1;
+}
