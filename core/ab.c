@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ab.h"
+#include "hooks.h"
 #include "error.h"
 #include "stats.h"
 
@@ -310,6 +311,31 @@ static char *dump_or_null(json_t *j)
     return j ? json_dumps(j, SKH_JSON_FLAGS) : NULL;
 }
 
+/*
+ * Tell hooks.lua, the audit log and the registry about a verdict once it is
+ * committed.  Their failures are reported and recorded by hooks.c itself.
+ */
+static void announce(skh_host *host, const store_ab_test *t, const answer *ans)
+{
+    static const char *const kinds[] = {"ab_promotion", "ab_archive", "ab_await_approval",
+                                        "rollout_advance", "rollout_stop"};
+    static const char *const to_states[] = {"production", "archived", NULL, NULL, NULL};
+    char ts[32];
+    store_timestamp(ts);
+    json_t *event = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kind", kinds[ans->action], "skill", t->skill,
+        "variant", t->treatment, "reason", ans->reason ? ans->reason : "", "actor",
+        is_rollout(t) ? "rollout.lua" : "ab.lua", "test_id", t->test_id, "timestamp", ts);
+    if (!event)
+        return;
+    if (to_states[ans->action])
+        json_object_set_new(event, "to_state", json_string(to_states[ans->action]));
+    skh_error e;
+    if (hooks_after_transition(host, event, &e) != SKH_OK)
+        fprintf(stderr, "skillhost: %s: transition hooks failed: %s\n", e.what, e.message);
+    json_decref(event);
+}
+
 /* Apply a checked answer: a verdict in one transaction, or just the look's p. */
 static int apply_answer(skh_host *host, const store_ab_test *t, json_t *facts, json_t *a,
                         const answer *ans, const policy_info *info, skh_error *err)
@@ -339,6 +365,8 @@ static int apply_answer(skh_host *host, const store_ab_test *t, json_t *facts, j
                               .policy_sha256 = info->sha256};
         int applied = 0;
         rc = store_ab_apply(host->st, &v, &applied, err);
+        if (rc == SKH_OK && applied)
+            announce(host, t, ans);
     }
     free(observed);
     free(statistic);

@@ -25,9 +25,11 @@
 #include <string.h>
 
 #include "ab.h"
+#include "breaker.h"
 #include "error.h"
 #include "evolve.h"
 #include "host_internal.h"
+#include "lifecycle.h"
 #include "router.h"
 #include "result.h"
 #include "scoring.h"
@@ -45,9 +47,11 @@ typedef struct request {
     int max_iter;
     int max_retries;
     double started_ms;
-    double deadline_ms; /* absolute, on the host clock; INFINITY for none */
+    double deadline_ms;  /* absolute, on the host clock; INFINITY for none */
     const char *test_id; /* the A/B test this request is a trial of, or NULL */
     int arm;             /* 0 control, 1 treatment */
+    int breaker_failure; /* the request failed in a way recovery.lua counts toward the breaker */
+    char fallback_from[160]; /* the variant whose open breaker sent us elsewhere, or "" */
 } request;
 
 /* The request's knobs: flag > environment > workspace > default (DESIGN §9). */
@@ -190,6 +194,7 @@ static next_step recover(request *q, attempt_rec *a, unsigned retry, double *wai
     } else if (!action || strcmp(action, "fail") != 0) {
         snprintf(note, sizeof note, "%.200s", d ? "unknown action: failing safe" : perr.message);
     }
+    q->breaker_failure = json_is_true(json_object_get(d, "breaker"));
     json_t *kept = d ? json_deep_copy(d) : json_pack("{s:s}", "action", "fail");
     if (kept && note[0])
         json_object_set_new(kept, "overruled", json_string(note));
@@ -275,6 +280,7 @@ static int record_call(request *q, const char *request_id, const char *input_tex
         .user_query = o ? o->user_query : NULL,
         .tenant = o ? o->tenant : NULL,
         .evaluation = o ? o->evaluation : 0,
+        .fallback_from = q->fallback_from[0] ? q->fallback_from : NULL,
         .expected = o ? o->expected : NULL,
         .critical = o ? o->critical : 0,
         .end = end,
@@ -405,7 +411,8 @@ static int run_request(request *q, json_t *input, skh_error *err)
     json_decref(attempt_input);
 
     /* Sorted keys: the same output reads the same whatever language the plugin is in. */
-    if (rc == SKH_OK && final_output && !(r->output = json_dumps(final_output, SKH_JSON_FLAGS | JSON_SORT_KEYS)))
+    if (rc == SKH_OK && final_output &&
+        !(r->output = json_dumps(final_output, SKH_JSON_FLAGS | JSON_SORT_KEYS)))
         rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory");
     json_decref(final_output);
     if (rc == SKH_OK && store_rc) {
@@ -463,6 +470,39 @@ static int resolve_variant(request *q, store_variant *v, ab_live *live, skh_erro
 }
 
 /*
+ * The circuit breaker of the chosen variant (DESIGN §2 step 2): an open
+ * breaker sends the request to the fallback -- an A/B treatment's control,
+ * else the previous production variant -- and the request is then no trial,
+ * since the router did not put it there.  With nowhere to fall back to, the
+ * request fails fast rather than hammer a failing variant.
+ */
+static int admit_variant(request *q, store_variant *v, const ab_live *live, skh_error *err)
+{
+    int allow = 1;
+    char *fallback = NULL;
+    int rc = breaker_admit(q->host, q->skill, v->variant_id, &allow, &fallback, err);
+    if (rc || allow) {
+        free(fallback);
+        return rc;
+    }
+    const char *to = q->test_id && q->arm ? live->control : fallback;
+    if (!to) {
+        error_set_category(err, SKH_EFAILED, SKH_ERR_UNAVAILABLE, q->skill,
+                           "circuit breaker open for %s and no previous production variant to "
+                           "fall back to; it half-opens after its cool-down",
+                           v->variant_id);
+        store_variant_free(v);
+        return SKH_EFAILED;
+    }
+    snprintf(q->fallback_from, sizeof q->fallback_from, "%s", v->variant_id);
+    store_variant_free(v);
+    rc = store_variant_get(q->host->st, to, v, err);
+    free(fallback);
+    q->test_id = NULL;
+    return rc;
+}
+
+/*
  * Step 7 of DESIGN §2, once the request is recorded: the A/B verdict and,
  * when configured, auto-evolution.  Their failures are reported but do not
  * fail a request that already ran and was recorded.
@@ -470,10 +510,19 @@ static int resolve_variant(request *q, store_variant *v, ab_live *live, skh_erro
 static void after_request(request *q)
 {
     skh_error e;
-    if (q->test_id && q->r->nattempts && q->r->recorded && !q->r->skipped &&
+    skh_result *r = q->r;
+    /* Benchmark runs are no live traffic: no breaker, rollback or evolution follows them. */
+    if (!r->nattempts || (q->opts && q->opts->evaluation))
+        return;
+    int failed = !r->output && !r->skipped && q->breaker_failure;
+    if (breaker_record(q->host, q->skill, q->v->variant_id, failed, &e) != SKH_OK)
+        fprintf(stderr, "skillhost: %s: circuit breaker not updated: %s\n", e.what, e.message);
+    if (q->test_id && r->recorded && !r->skipped &&
         ab_after_trial(q->host, q->test_id, &e) != SKH_OK)
         fprintf(stderr, "skillhost: %s: A/B decision skipped: %s\n", e.what, e.message);
-    if (q->r->nattempts && evolve_maybe_auto(q->host, q->skill, &e) != SKH_OK)
+    if (r->recorded && lifecycle_after_request(q->host, q->skill, q->v->variant_id, &e) != SKH_OK)
+        fprintf(stderr, "skillhost: %s: rollback check skipped: %s\n", e.what, e.message);
+    if (evolve_maybe_auto(q->host, q->skill, &e) != SKH_OK)
         fprintf(stderr, "skillhost: %s: auto-evolve failed: %s\n", e.what, e.message);
 }
 
@@ -500,6 +549,8 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
     memset(&v, 0, sizeof v);
     request q = {.host = host, .skill = skill, .opts = opts, .v = &v};
     int rc = resolve_variant(&q, &v, &live, err);
+    if (rc == SKH_OK && !(opts && opts->variant))
+        rc = admit_variant(&q, &v, &live, err);
     if (rc == SKH_OK)
         rc = host_variant_plugin(host, &v, &q.p, err);
     if (rc == SKH_OK && !(q.r = calloc(1, sizeof *q.r)))
@@ -514,6 +565,7 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
             snprintf(q.r->test_id, sizeof q.r->test_id, "%s", q.test_id);
             q.r->arm = q.arm;
         }
+        snprintf(q.r->fallback_from, sizeof q.r->fallback_from, "%s", q.fallback_from);
         rc = run_request(&q, input, err);
         after_request(&q);
     }

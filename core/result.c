@@ -93,20 +93,26 @@ SKH_EXPORT int skh_result_json(const skh_result *r, char **json)
     }
     json_t *out = r->output ? json_loads(r->output, JSON_DECODE_ANY, NULL) : json_null();
     int cat = skh_result_error_category(r);
-    json_t *o = json_pack(
-        "{s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:f, s:o}", "request_id", r->request_id,
-        "execution_ids", ids, "variant", r->variant, "attempts", (json_int_t)r->nattempts,
-        "fidelity", fids, "per_attempt", per, "output", out ? out : json_null(), "recorded",
-        r->recorded, "early_success", r->early_success, "met_threshold", r->met_threshold, "skipped", r->skipped,
-        "threshold", r->threshold, "error",
-        cat ? json_pack("{s:s, s:s}", "category", skh_category_name(cat), "message",
-                        skh_result_error_message(r) ? skh_result_error_message(r) : "")
-            : json_null());
+    json_t *o =
+        json_pack("{s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:f, s:o}", "request_id",
+                  r->request_id, "execution_ids", ids, "variant", r->variant, "attempts",
+                  (json_int_t)r->nattempts, "fidelity", fids, "per_attempt", per, "output",
+                  out ? out : json_null(), "recorded", r->recorded, "early_success",
+                  r->early_success, "met_threshold", r->met_threshold, "skipped", r->skipped,
+                  "threshold", r->threshold, "error",
+                  cat ? json_pack("{s:s, s:s}", "category", skh_category_name(cat), "message",
+                                  skh_result_error_message(r) ? skh_result_error_message(r) : "")
+                      : json_null());
     if (o)
         json_object_set_new(o, "ab",
                             r->test_id[0] ? json_pack("{s:s, s:s}", "test_id", r->test_id, "arm",
                                                       r->arm ? "treatment" : "control")
                                           : json_null());
+    if (o)
+        json_object_set_new(o, "fallback",
+                            r->fallback_from[0] ? json_pack("{s:s, s:s}", "from", r->fallback_from,
+                                                            "reason", "circuit breaker open")
+                                                : json_null());
     if (!o)
         return SKH_ENOMEM;
     *json = json_dumps(o, SKH_JSON_FLAGS);

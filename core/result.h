@@ -30,9 +30,10 @@ struct skh_result {
     int recorded;
     int early_success;
     int met_threshold;
-    int skipped; /* recovery.lua said skip: the input, not the variant, was at fault */
-    char test_id[64]; /* the A/B test the request was a trial of, "" if none */
-    int arm;          /* 0 control, 1 treatment */
+    int skipped;             /* recovery.lua said skip: the input, not the variant, was at fault */
+    char test_id[64];        /* the A/B test the request was a trial of, "" if none */
+    int arm;                 /* 0 control, 1 treatment */
+    char fallback_from[160]; /* an open circuit breaker moved the request off this variant */
     double threshold;
 };
 

@@ -55,6 +55,9 @@ static const char migration_1[] =
 "  promoted INTEGER NOT NULL DEFAULT 0,\n"
 "  test_status TEXT,\n"
 "  created_at TEXT NOT NULL,\n"
+"  state_since TEXT,\n"                           /* when it entered its state; NULL: created so */
+"  left_production_at TEXT,\n"                    /* the last time it stopped serving production */
+"  rolled_back_at TEXT,\n"                        /* = left_production_at when a rollback did it */
 "  UNIQUE (skill_name, version),\n"
 "  CHECK (variation_id = skill_name || '@v' || version)\n"
 ");\n"
@@ -111,11 +114,15 @@ static const char migration_1[] =
 "  user_query TEXT,\n"
 "  tenant TEXT,\n"
 "  error_type TEXT GENERATED ALWAYS AS (error_category) VIRTUAL,\n" /* seed 004's name */
-"  evaluation INTEGER NOT NULL DEFAULT 0\n"
+"  evaluation INTEGER NOT NULL DEFAULT 0,\n"
+"  fallback_from TEXT\n"                          /* an open breaker moved it off this variant */
 ") WITHOUT ROWID;\n"
 "CREATE INDEX executions_variant_time ON executions(variant_id, timestamp);\n"
 "CREATE INDEX executions_skill_time ON executions(skill_id, timestamp);\n"
 "CREATE INDEX executions_request ON executions(request_id);\n"
+/* A variant's benchmark runs, found without walking its live history (rollback baselines). */
+"CREATE INDEX executions_variant_evaluation ON executions(variant_id, timestamp)\n"
+"  WHERE evaluation = 1;\n"
 
 "CREATE TABLE fidelity_metrics (\n"
 "  execution_id TEXT PRIMARY KEY REFERENCES executions(execution_id),\n"
@@ -246,6 +253,8 @@ static const char migration_1[] =
 "  timestamp TEXT NOT NULL\n"
 ");\n"
 "CREATE INDEX decisions_skill_kind_time ON decisions(skill_name, kind, timestamp);\n"
+/* `status`: a skill's latest decisions of any kind, newest first, in O(n). */
+"CREATE INDEX decisions_skill_latest ON decisions(skill_name, decision_id);\n"
 
 /* ---- routing: A/B tests, rollout, circuit breakers ---------------------- */
 "CREATE TABLE ab_test_assignments (\n"
@@ -286,11 +295,30 @@ static const char migration_1[] =
 
 "CREATE TABLE circuit_breakers (\n"
 "  variant_id TEXT PRIMARY KEY,\n"
-"  state TEXT NOT NULL DEFAULT 'closed' CHECK (state IN ('closed','open','half_open')),\n"
-"  failures INTEGER NOT NULL DEFAULT 0,\n"
+"  state TEXT NOT NULL DEFAULT 'closed'\n"
+"    CHECK (state IN ('closed','open','half_open','frozen')),\n" /* frozen: rollback.lua's freeze */
+"  failures INTEGER NOT NULL DEFAULT 0,\n"        /* consecutive */
 "  opened_at TEXT,\n"
-"  half_open_at TEXT\n"
+"  half_open_at TEXT,\n"                          /* when the one probe was let through */
+"  reason TEXT\n"
 ");\n"
+
+/*
+ * Where a variant stands in its lifecycle, whoever changes its state: the
+ * rollback target is the staged variant that most recently left production
+ * without being rolled back (rollback.lua, lifecycle.c), and a state change
+ * ends a freeze or an open breaker, which belonged to the variant's old role.
+ */
+"CREATE TRIGGER skill_variations_state_since AFTER UPDATE OF state ON skill_variations\n"
+"WHEN NEW.state IS NOT OLD.state\n"
+"BEGIN\n"
+"  UPDATE skill_variations SET\n"
+"    state_since = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),\n"
+"    left_production_at = CASE WHEN OLD.state = 'production'\n"
+"        THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE left_production_at END\n"
+"  WHERE variation_id = NEW.variation_id;\n"
+"  DELETE FROM circuit_breakers WHERE variant_id = NEW.variation_id;\n"
+"END;\n"
 
 /* ---- counters and workspace config -------------------------------------- */
 "CREATE TABLE telemetry_counters (\n"

@@ -94,8 +94,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_EXEC_INSERT] =
         "INSERT INTO executions (execution_id, request_id, skill_id, variant_id, attempt,"
         " timestamp, input, output, steps, error_category, error_message, session_id,"
-        " workflow_phase, user_query, tenant, evaluation)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        " workflow_phase, user_query, tenant, evaluation, fallback_from)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [S_FIDELITY_INSERT] = "INSERT INTO fidelity_metrics (execution_id, skill_id, variant_id,"
                           " timestamp, pattern_fidelity, patterns_followed, patterns_missed,"
                           " missed, failed_at_step) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -917,7 +917,8 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
             store_bind_text(s[0], 12, ex->session_id) |
             store_bind_text(s[0], 13, ex->workflow_phase) |
             store_bind_text(s[0], 14, ex->user_query) | store_bind_text(s[0], 15, ex->tenant) |
-            sqlite3_bind_int(s[0], 16, ex->evaluation != 0);
+            sqlite3_bind_int(s[0], 16, ex->evaluation != 0) |
+            store_bind_text(s[0], 17, ex->fallback_from);
 
     b |= bind_metric_key(s[1], ex) | sqlite3_bind_double(s[1], 5, ex->fidelity) |
          sqlite3_bind_int(s[1], 6, ex->patterns_followed) |

@@ -123,6 +123,7 @@ typedef struct store_execution {
      * += 1 and, when it took more than one attempt, react_retry_count += 1.
      */
     const store_request_end *end;
+    const char *fallback_from; /* an open circuit breaker moved the request off it; NULL: no */
 } store_execution;
 
 /*

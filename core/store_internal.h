@@ -10,8 +10,8 @@
 
 #include "store.h"
 
-#define STORE_STMTS 32       /* store.c's own statements, by enum */
-#define STORE_EXTRA_STMTS 96 /* everyone else's, keyed by their SQL's address */
+#define STORE_STMTS 32        /* store.c's own statements, by enum */
+#define STORE_EXTRA_STMTS 256 /* everyone else's, keyed by their SQL's address */
 
 struct store {
     sqlite3 *db;

@@ -6,6 +6,10 @@
  * repeats for later attempts):
  *   "fidelity_by_attempt": [0.5, 0.95, ...]   share of expected patterns followed
  *   "error_by_attempt": ["network", null, ...] fail with that category after the steps
+ *
+ * Content (optional): {"fidelity": F} is the share followed when the input
+ * says nothing, so two variants of one skill can differ in quality (the
+ * demo's A/B test and regression).
  */
 #include <math.h>
 #include <stdio.h>
@@ -75,6 +79,11 @@ static int cb_execute(void *state, skh_call *call)
         goto out;
     }
     double f = 1.0;
+    json_t *content = json_loads(skh_content(call), 0, NULL);
+    json_t *cf = json_object_get(content, "fidelity");
+    if (json_is_number(cf))
+        f = json_number_value(cf);
+    json_decref(content);
     json_t *fv = for_attempt(fa, k);
     if (fv) {
         if (!json_is_number(fv)) {

@@ -33,6 +33,13 @@
 --   advance when the step's treatment rate is no worse than the control's minus
 --           `tolerance` (non-inferiority) and the attempts guardrail holds;
 --   promote instead of advancing at the last step (100%).
+--
+-- breaker(facts) answers the circuit breaker's settings for facts.variant (facts.skill,
+-- facts.variant): { failures = N, cooldown_s = S }.  N consecutive failed requests of a
+-- variant open its breaker (a failure is what recovery.lua marks breaker = true: a crash by
+-- default); requests then fall back to the previous production variant for S seconds, after
+-- which exactly one request probes the variant: its success closes the breaker, its failure
+-- re-opens it.  Without breaker() the host uses 5 failures and 30 seconds.
 
 local settings = {
   steps = { 10, 50, 100 },
@@ -112,9 +119,20 @@ local function decide(f)
   return say("advance", "treatment %.3f vs control %.3f: checks passed, next %g%%", st.rate, c.rate, f.step.next)
 end
 
+-- The circuit breaker (see breaker() above).
+local breaker_settings = {
+  failures = 5,      -- consecutive failed requests that open the breaker
+  cooldown_s = 30,   -- seconds open before one half-open probe
+}
+
+local function breaker(_facts)
+  return { failures = breaker_settings.failures, cooldown_s = breaker_settings.cooldown_s }
+end
+
 return {
   kind = "policy", name = "rollout", version = "1.0.0",
   description = "Gradual rollout: steps 10/50/100, non-inferiority to advance, stop when clearly worse",
   steps = steps,
   decide = decide,
+  breaker = breaker,
 }

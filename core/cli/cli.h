@@ -50,6 +50,12 @@ int cmd_telemetry(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 int cmd_ab(cli *c, int argc, char **argv);
 int cmd_evolve(cli *c, int argc, char **argv);
+int cmd_evaluate(cli *c, int argc, char **argv);
+int cmd_approve(cli *c, int argc, char **argv);
+int cmd_promote(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
+int cmd_rollback(cli *c, int argc, char **argv);
+int cmd_registry(cli *c, int argc, char **argv);
 
 extern const cli_verb cli_verbs[];
 

@@ -61,6 +61,29 @@ const cli_verb cli_verbs[] = {
      "Ask the skill's evolver (skill add --evolver, or --evolver here) for a new variant of\n"
      "the serving one, built from its weak patterns and recent failures; the new variant\n"
      "(its parent recorded) enters an A/B test at once.\n"},
+    {"evaluate", cmd_evaluate, "evaluate NAME [--variant NAME@vN] --cases FILE.jsonl",
+     "Run benchmark cases ({\"input\", \"expected\", \"critical\"} per line) through the\n"
+     "pipeline, recorded and marked as evaluation, and report pattern fidelity, outcome\n"
+     "quality, false-positive rate and critical false negatives.  A malformed line is\n"
+     "reported with file:line and counted as failed.\n"},
+    {"approve", cmd_approve,
+     "approve NAME@vN --path prototype->staged|staged->production --approver WHO --ticket T\n"
+     "                 [--check ITEM=yes|no[:EVIDENCE]]... [--notes TEXT]",
+     "Record a human sign-off for one variant and one promotion path.  The checklist\n"
+     "items come from promotion.lua; unknown items are refused.\n"},
+    {"promote", cmd_promote, "promote NAME@vN --to staged|production",
+     "Ask promotion.lua whether the variant is ready.  Not ready: exit 1 and every failed\n"
+     "check with its measured value and threshold.  Ready: the state change, its event\n"
+     "and the previous production variant kept as the rollback target, in one transaction.\n"},
+    {"rollback", cmd_rollback, "rollback NAME --reason TEXT [--to staged|prototype]",
+     "Restore the previous production variant by hand (or demote the serving one to\n"
+     "--to), recorded with the reason.\n"},
+    {"status", cmd_status, "status NAME [--target-state S] [--at TIME]",
+     "Every variant with its state, window metrics against thresholds, sample counts per\n"
+     "metric table, the running test, breakers, approvals, the latest decisions, and what\n"
+     "is missing for the next promotion.  --at TIME: which variant served production then.\n"},
+    {"registry", cmd_registry, "registry export [FILE]",
+     "Write the registry JSON (skills, variants, states, last_updated) atomically.\n"},
     {"policy", cmd_policy, "policy check [DIR]",
      "Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
      "installed folder; or DIR) without deciding anything, and report each file as\n"

@@ -116,7 +116,7 @@ same "$(sql "SELECT state FROM skill_variations WHERE variation_id = 'st@v1'")" 
     "the old production variant is staged, the rollback target"
 same "$(sql "SELECT demoted_variant_id FROM promotion_events WHERE variant_id = 'st@v2'")" st@v1 \
     "the promotion event names it"
-same "$(sql "SELECT kind || ' ' || verdict || ' ' || variant_id FROM decisions")" "ab promote st@v2" \
+same "$(sql "SELECT kind || ' ' || verdict || ' ' || variant_id FROM decisions WHERE kind = 'ab'")" "ab promote st@v2" \
     "the verdict is in decisions"
 case $(sql "SELECT policy_file || ' ' || length(policy_sha256) FROM decisions") in
 */policies/ab.lua\ 64) ok "with the policy file and its sha256" ;;

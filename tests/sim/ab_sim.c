@@ -18,7 +18,14 @@
  * something failed.
  *
  *   ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|margin|both]
- *          [--scenario aa|better|worse|all] [--jobs N] [--policies DIR]
+ *          [--scenario aa|better|worse|all] [--jobs N] [--check-every N]
+ *          [--policies DIR]
+ *
+ * The policy decides inside every skh_execute(); the harness only looks at
+ * the test's status every --check-every requests (default 10), which is
+ * cheaper than after each one and changes no result: once decided the test
+ * counts no more trials, and the trials to decision are read from its
+ * counts.
  *
  * Needs SKILLHOST_PLUGIN_PATH to reach bernoulli.so and the policies folder
  * (--policies, else SKILLHOST_POLICIES) to hold ab.lua and
@@ -554,13 +561,16 @@ static void print_target(const config *cfg, cell_result *cells, unsigned s, cons
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|margin|both]\n"
-               "              [--scenario aa|better|worse|all] [--jobs N] [--policies DIR]\n"
+               "              [--scenario aa|better|worse|all] [--jobs N] [--check-every N]\n"
+               "              [--policies DIR]\n"
                "  --sims N      A/B tests per scenario and rule (default 200)\n"
                "  --cap N       trials after which a test counts as undecided (default 2000)\n"
                "  --seed S      seed of the success draws and routing keys (default 1)\n"
                "  --rule R      ab.lua, the margin-only example, or both (default both)\n"
                "  --scenario S  A/A 0.80/0.80, better 0.80->0.90, worse 0.80->0.70 (default all)\n"
                "  --jobs N      worker processes, each on its own databases (default 1)\n"
+               "  --check-every N  look at the test's status every N requests (default 10);\n"
+               "                the policy itself decides after every trial regardless\n"
                "  --policies D  folder with ab.lua and examples/ab_margin_only.lua\n"
                "                (default $SKILLHOST_POLICIES)\n");
 }
@@ -706,8 +716,8 @@ int main(int argc, char **argv)
     printf("A/B decision quality: %ld tests per scenario and rule, cap %ld trials, seed %" PRIu64
            ", %d job%s\n",
            cfg.sims, cfg.cap, cfg.seed, cfg.jobs, cfg.jobs > 1 ? "s" : "");
-    printf("policies: %s (margin-only: examples/ab_margin_only.lua)\nwork folder: %s\n\n",
-           cfg.policies, cfg.work);
+    printf("policies: %s%s\nwork folder: %s\n\n", cfg.policies,
+           cfg.rule_on[1] ? " (margin-only: examples/ab_margin_only.lua)" : "", cfg.work);
     fflush(stdout);
     double t0 = now();
     if (rc == 0)

@@ -454,6 +454,29 @@ static void test_start_refusals(void **state)
     skh_free(id);
 }
 
+/* Test ids fit the router's buffers whatever the skill's name (up to 64 characters). */
+static void test_start_long_name(void **state)
+{
+    fixture *f = *state;
+    const char *name = "a_skill_name_that_uses_every_one_of_the_sixty_four_characters_xy";
+    assert_int_equal(strlen(name), 64);
+    char treatment[80];
+    snprintf(treatment, sizeof treatment, "%s@v2", name);
+    skh_free(add(f, name, "a", "production"));
+    skh_free(add(f, name, "a b", NULL));
+    char *id = start(f, name, treatment, 0, 0);
+    assert_true(strlen(id) < STORE_AB_ID_MAX);
+    assert_true(strncmp(id, name, 23) == 0 && strncmp(id + 23, "-ab-", 4) == 0);
+    ab_live live;
+    int found = 0;
+    skh_error err;
+    assert_int_equal(ab_live_test(f->host, name, &live, &found, &err), SKH_OK);
+    assert_int_equal(found, 1);
+    assert_string_equal(live.test_id, id);
+    assert_string_equal(live.treatment, treatment);
+    skh_free(id);
+}
+
 /* With no production variant the control is the next one that would serve. */
 static void test_start_control_without_production(void **state)
 {
@@ -1248,6 +1271,7 @@ int main(void)
         cmocka_unit_test(test_router_tests_independent),
         cmocka_unit_test_setup_teardown(test_start_records_test, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_long_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_control_without_production, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_rollout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_promotion_applied_once, setup, teardown),

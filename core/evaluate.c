@@ -1,0 +1,481 @@
+/*
+ * skillhost evaluate (DESIGN §7): run a variant over benchmark cases, each
+ * recorded and marked as evaluation, and measure it.
+ *
+ * A case file is JSONL: one {"input": {...}, "expected": "LABEL",
+ * "critical": true|false} per line (critical is optional, default false);
+ * blank lines are ignored.  A line that is not such an object is reported
+ * as FILE:LINE (with the JSON column when there is one) and counted as
+ * failed; the batch goes on.  Each good case runs through skh_execute
+ * against one variant, resolved once up front so a promotion during the
+ * batch cannot split it across two variants, with "label": expected added to
+ * its input so the outcome scorer records correctness.
+ *
+ * The figures, over the cases that ran (a request that failed ran, and was
+ * recorded; it decided nothing):
+ *
+ *   cases      lines with content (malformed ones included)
+ *   run        cases executed
+ *   failed     malformed lines + requests that failed
+ *   fidelity   sum of each run case's final-attempt fidelity / run
+ *   outcome    run cases whose decision equals expected / run; a failed
+ *              request is never correct (as plugins/outcome.c scores it)
+ *   positive_class
+ *              skills.positive_class when set; else the first expected value,
+ *              in file order, that is not "ham", "negative" or "no" (compared
+ *              without case); else the first such decision, in run order;
+ *              else none (null)
+ *   negatives  run cases whose expected is not the positive class
+ *   false_positives
+ *              negatives decided as the positive class
+ *   false_positive_rate
+ *              false_positives / negatives; 0 when there are no negatives
+ *   positives, false_negatives
+ *              run cases whose expected is the positive class, and those of
+ *              them not decided as it (a failed request included)
+ *   critical_false_negatives
+ *              false negatives of cases marked critical
+ *
+ * Every figure comes from integer counts, and the two means divide a sum by
+ * a count once, so a case file with a known answer gives exactly the
+ * fraction it should (9 cases of fidelity 1.0 and one of 0.0: 0.9).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "host_internal.h"
+#include "store_evaluate.h"
+
+/* One well-formed case, as far as it got. */
+typedef struct eval_case {
+    long line;
+    char *expected;
+    char *decision; /* NULL: none (the request failed, or its output had no decision) */
+    int critical;
+    int ran;
+    double fidelity; /* the final attempt's */
+} eval_case;
+
+typedef struct evaluation {
+    const char *path;
+    eval_case *cases;
+    size_t ncases, capcases;
+    long lines; /* non-blank lines */
+    long failed;
+    json_t *errors;
+} evaluation;
+
+static void evaluation_free(evaluation *ev)
+{
+    for (size_t i = 0; i < ev->ncases; i++) {
+        free(ev->cases[i].expected);
+        free(ev->cases[i].decision);
+    }
+    free(ev->cases);
+    json_decref(ev->errors);
+}
+
+static int is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isspace((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* The labels that name the negative class when a skill sets none. */
+static int is_negative_label(const char *s)
+{
+    return strcasecmp(s, "ham") == 0 || strcasecmp(s, "negative") == 0 || strcasecmp(s, "no") == 0;
+}
+
+static const char *json_type_name(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+    default:
+        return "null";
+    }
+}
+
+/* Keep a FILE:LINE problem in the report; kind is "malformed" or "failed". */
+static int add_error(evaluation *ev, long line, const char *kind, const char *message,
+                     const char *category, const char *execution_id, skh_error *err)
+{
+    json_t *e =
+        json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line, "kind", kind, "error", message);
+    if (e && category && json_object_set_new(e, "category", json_string(category)) != 0) {
+        json_decref(e);
+        e = NULL;
+    }
+    if (e && execution_id && json_object_set_new(e, "execution_id", json_string(execution_id))) {
+        json_decref(e);
+        e = NULL;
+    }
+    if (!e || json_array_append_new(ev->errors, e) != 0)
+        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    return SKH_OK;
+}
+
+/* Report a malformed line: SKH_EINVAL once it is in the report (SKH_ENOMEM if not). */
+static int malformed(evaluation *ev, long line, skh_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int malformed(evaluation *ev, long line, skh_error *err, const char *fmt, ...)
+{
+    char why[768], msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%.200s:%ld: %s", ev->path, line, why);
+    ev->failed++;
+    int rc = add_error(ev, line, "malformed", msg, NULL, NULL, err);
+    return rc ? rc : SKH_EINVAL;
+}
+
+/*
+ * Check one line.  SKH_OK with *input (labelled) and the fields set, or
+ * SKH_EINVAL after reporting the line as malformed, or SKH_ENOMEM.
+ */
+static int parse_case(evaluation *ev, long line, const char *text, size_t len, json_t **input,
+                      const char **expected, int *critical, json_t **root, skh_error *err)
+{
+    json_error_t jerr;
+    *input = NULL;
+    *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*root)
+        return jerr.column > 0 ? malformed(ev, line, err, "column %d: %s", jerr.column, jerr.text)
+                               : malformed(ev, line, err, "%s", jerr.text);
+    json_t *r = *root;
+    if (!json_is_object(r))
+        return malformed(ev, line, err, "a case must be a JSON object, got %s", json_type_name(r));
+    /* A misspelt "critical" must not quietly make a critical case ordinary. */
+    const char *key;
+    json_t *value;
+    json_object_foreach(r, key, value)
+    {
+        if (strcmp(key, "input") != 0 && strcmp(key, "expected") != 0 &&
+            strcmp(key, "critical") != 0)
+            return malformed(ev, line, err,
+                             "unknown key \"%.100s\" (a case has input, expected and critical)",
+                             key);
+    }
+    json_t *in = json_object_get(r, "input");
+    json_t *exp = json_object_get(r, "expected");
+    json_t *crit = json_object_get(r, "critical");
+    if (!in)
+        return malformed(ev, line, err, "\"input\" is missing");
+    if (!json_is_object(in))
+        return malformed(ev, line, err, "\"input\" must be an object, got %s", json_type_name(in));
+    if (!exp)
+        return malformed(ev, line, err, "\"expected\" is missing");
+    if (!json_is_string(exp) || json_string_length(exp) == 0)
+        return malformed(ev, line, err, "\"expected\" must be a non-empty string, got %s",
+                         json_is_string(exp) ? "\"\"" : json_type_name(exp));
+    if (crit && !json_is_boolean(crit))
+        return malformed(ev, line, err, "\"critical\" must be true or false, got %s",
+                         json_type_name(crit));
+
+    /* The label the outcome scorer checks; a different one in the input is a contradiction. */
+    json_t *label = json_object_get(in, "label");
+    if (label && !(json_is_string(label) && json_equal(label, exp)))
+        return malformed(ev, line, err,
+                         "input.label (%s%.100s%s) disagrees with expected \"%.100s\"",
+                         json_is_string(label) ? "\"" : "",
+                         json_is_string(label) ? json_string_value(label) : json_type_name(label),
+                         json_is_string(label) ? "\"" : "", json_string_value(exp));
+    if (!label && json_object_set(in, "label", exp) != 0)
+        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    *input = in;
+    *expected = json_string_value(exp);
+    *critical = json_is_true(crit);
+    return SKH_OK;
+}
+
+static eval_case *new_case(evaluation *ev)
+{
+    if (ev->ncases == ev->capcases) {
+        size_t cap = ev->capcases ? ev->capcases * 2 : 16;
+        eval_case *grown = realloc(ev->cases, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        ev->cases = grown;
+        ev->capcases = cap;
+    }
+    eval_case *c = &ev->cases[ev->ncases++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+/* What a finished request decided: its output's "decision" string, or NULL. */
+static int take_decision(const skh_result *r, eval_case *c)
+{
+    const char *out = skh_result_output(r);
+    json_t *o = out ? json_loads(out, 0, NULL) : NULL;
+    json_t *d = json_object_get(o, "decision");
+    int rc = 0;
+    if (json_is_string(d) && json_string_length(d) > 0 &&
+        !(c->decision = strdup(json_string_value(d))))
+        rc = -1;
+    json_decref(o);
+    return rc;
+}
+
+/*
+ * Run one good case.  A request that fails counts (it ran and is recorded);
+ * anything else that stops a request -- the store, a plugin that cannot
+ * load -- stops the batch.
+ */
+static int run_case(skh_host *host, evaluation *ev, const char *skill, const char *variant,
+                    long line, json_t *input, const char *expected, int critical, skh_error *err)
+{
+    eval_case *c = new_case(ev);
+    char *text = c ? json_dumps(input, JSON_COMPACT) : NULL;
+    if (!text || !(c->expected = strdup(expected))) {
+        free(text);
+        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    }
+    c->line = line;
+    c->critical = critical;
+
+    skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
+    eo.variant = variant;
+    eo.evaluation = 1;
+    eo.expected = expected;
+    eo.critical = critical;
+    skh_result *r = NULL;
+    skh_error e;
+    error_clear(&e);
+    int rc = skh_execute(host, skill, text, &eo, &r, &e);
+    free(text);
+    if (rc != SKH_OK && rc != SKH_EFAILED) {
+        skh_result_free(r);
+        return error_set_category(err, rc, e.category, e.what, "%.200s:%ld: %s", ev->path, line,
+                                  e.message);
+    }
+    if (r) {
+        unsigned n = skh_result_attempts(r);
+        c->ran = 1;
+        c->fidelity = n ? skh_result_fidelity(r, n - 1) : 0.0;
+        if (take_decision(r, c) != 0) {
+            skh_result_free(r);
+            return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+        }
+    }
+    if (rc == SKH_EFAILED) {
+        char msg[1400];
+        int cat = r ? skh_result_error_category(r) : e.category;
+        snprintf(msg, sizeof msg, "%.200s:%ld: %.200s: %.900s", ev->path, line,
+                 e.what[0] ? e.what : skill, e.message);
+        ev->failed++;
+        const char *id = r && skh_result_attempts(r)
+                             ? skh_result_execution_id(r, skh_result_attempts(r) - 1)
+                             : NULL;
+        rc = add_error(ev, line, "failed", msg, cat ? skh_category_name(cat) : NULL, id, err);
+    }
+    skh_result_free(r);
+    return rc;
+}
+
+/* Read the file, line by line, any length; run each good case. */
+static int run_file(skh_host *host, evaluation *ev, FILE *f, const char *skill, const char *variant,
+                    skh_error *err)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long line = 0;
+    int rc = SKH_OK;
+    errno = 0;
+    while (rc == SKH_OK && (len = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        if (is_blank(buf, (size_t)len))
+            continue;
+        ev->lines++;
+        json_t *root = NULL, *input = NULL;
+        const char *expected = NULL;
+        int critical = 0;
+        rc = parse_case(ev, line, buf, (size_t)len, &input, &expected, &critical, &root, err);
+        if (rc == SKH_OK)
+            rc = run_case(host, ev, skill, variant, line, input, expected, critical, err);
+        else if (rc == SKH_EINVAL)
+            rc = SKH_OK; /* reported in the report; the batch goes on */
+        json_decref(root);
+        errno = 0;
+    }
+    if (rc == SKH_OK && ferror(f))
+        rc = line ? error_set(err, SKH_EINVAL, ev->path, "reading after line %ld: %s", line,
+                              strerror(errno ? errno : EIO))
+                  : error_set(err, SKH_EINVAL, ev->path, "cannot read the case file: %s",
+                              strerror(errno ? errno : EIO));
+    else if (rc == SKH_OK && ev->lines == 0)
+        rc = error_set(err, SKH_EINVAL, ev->path, "no cases: every line is blank");
+    free(buf);
+    return rc;
+}
+
+/* The positive class and where it came from (see the top of the file). */
+static const char *positive_class(const evaluation *ev, const char *configured, const char **source)
+{
+    *source = "skill";
+    if (configured)
+        return configured;
+    *source = "expected";
+    for (size_t i = 0; i < ev->ncases; i++)
+        if (!is_negative_label(ev->cases[i].expected))
+            return ev->cases[i].expected;
+    *source = "decision";
+    for (size_t i = 0; i < ev->ncases; i++)
+        if (ev->cases[i].decision && !is_negative_label(ev->cases[i].decision))
+            return ev->cases[i].decision;
+    *source = NULL;
+    return NULL;
+}
+
+static json_t *mean_or_null(double sum, long n)
+{
+    if (n == 0)
+        return json_null();
+    double m = sum / (double)n;
+    return isfinite(m) ? json_real(m) : json_null();
+}
+
+static int report(const evaluation *ev, const char *skill, const char *variant,
+                  const char *configured, char **json, skh_error *err)
+{
+    const char *source;
+    const char *pos = positive_class(ev, configured, &source);
+    long run = 0, correct = 0, negatives = 0, fp = 0, positives = 0, fn = 0, critical_fn = 0;
+    double fidelity_sum = 0;
+    json_t *wrong = json_array();
+    if (!wrong)
+        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    for (size_t i = 0; i < ev->ncases; i++) {
+        const eval_case *c = &ev->cases[i];
+        if (!c->ran)
+            continue;
+        run++;
+        fidelity_sum += c->fidelity;
+        int right = c->decision && strcmp(c->decision, c->expected) == 0;
+        int decided_pos = pos && c->decision && strcmp(c->decision, pos) == 0;
+        correct += right;
+        if (pos && strcmp(c->expected, pos) == 0) {
+            positives++;
+            if (!decided_pos) {
+                fn++;
+                critical_fn += c->critical != 0;
+            }
+        } else {
+            negatives++;
+            fp += decided_pos;
+        }
+        if (!right && json_array_append_new(wrong, json_pack("{s:I, s:s, s:s?, s:b}", "line",
+                                                             (json_int_t)c->line, "expected",
+                                                             c->expected, "decision", c->decision,
+                                                             "critical", c->critical)) != 0) {
+            json_decref(wrong);
+            return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+        }
+    }
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:I, s:s?, s:s?, s:f, s:I, s:I, s:I, s:I, "
+        "s:I, s:O, s:o}",
+        "skill", skill, "variant", variant, "file", ev->path, "cases", (json_int_t)ev->lines, "run",
+        (json_int_t)run, "failed", (json_int_t)ev->failed, "fidelity",
+        mean_or_null(fidelity_sum, run), "outcome", mean_or_null((double)correct, run), "correct",
+        (json_int_t)correct, "positive_class", pos, "positive_class_source", source,
+        "false_positive_rate", negatives ? (double)fp / (double)negatives : 0.0, "false_positives",
+        (json_int_t)fp, "negatives", (json_int_t)negatives, "positives", (json_int_t)positives,
+        "false_negatives", (json_int_t)fn, "critical_false_negatives", (json_int_t)critical_fn,
+        "errors", ev->errors, "wrong", wrong);
+    *json = j ? json_dumps(j, SKH_JSON_FLAGS) : NULL;
+    json_decref(j);
+    if (!*json)
+        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    return SKH_OK;
+}
+
+/* The variant every case runs: the one asked for, or the serving one now. */
+static int resolve(skh_host *host, const char *skill, const char *variant, store_variant *v,
+                   skh_error *err)
+{
+    int rc = variant ? store_variant_get(host->st, variant, v, err)
+                     : store_variant_serving(host->st, skill, v, err);
+    if (rc)
+        return rc;
+    if (strcmp(v->skill, skill) != 0) {
+        error_set(err, SKH_EINVAL, "--variant", "%s is a variant of %s, not of %s", variant,
+                  v->skill, skill);
+        store_variant_free(v);
+        return SKH_EINVAL;
+    }
+    return SKH_OK;
+}
+
+SKH_EXPORT int skh_evaluate(skh_host *host, const char *skill, const char *variant,
+                            const char *cases_path, char **json, skh_error *err)
+{
+    *json = NULL;
+    error_clear(err);
+    if (!name_is_valid(skill))
+        return error_set(err, SKH_EINVAL, "skill name", "'%s' must match [a-z0-9_]{1,64}",
+                         skill ? skill : "");
+    if (!cases_path || !*cases_path)
+        return error_set(err, SKH_EINVAL, "--cases", "a case file is required");
+
+    store_variant v;
+    memset(&v, 0, sizeof v);
+    int rc = resolve(host, skill, variant, &v, err);
+    if (rc)
+        return rc;
+    char *configured = NULL;
+    rc = store_skill_positive_class(host->st, skill, &configured, err);
+    if (rc) {
+        store_variant_free(&v);
+        return rc;
+    }
+    FILE *f = fopen(cases_path, "r");
+    if (!f) {
+        int e = errno;
+        rc = error_set(err, e == ENOENT ? SKH_ENOTFOUND : SKH_EINVAL, cases_path,
+                       "cannot read the case file: %s", strerror(e));
+        free(configured);
+        store_variant_free(&v);
+        return rc;
+    }
+
+    evaluation ev = {.path = cases_path, .errors = json_array()};
+    if (!ev.errors)
+        rc = error_set(err, SKH_ENOMEM, cases_path, "out of memory");
+    if (rc == SKH_OK)
+        rc = run_file(host, &ev, f, skill, v.variant_id, err);
+    fclose(f);
+    if (rc == SKH_OK)
+        rc = report(&ev, skill, v.variant_id, configured, json, err);
+    evaluation_free(&ev);
+    free(configured);
+    store_variant_free(&v);
+    return rc;
+}
