@@ -416,9 +416,9 @@ static int apply_transition(facts_in *in, const checked *c, const verdict *vd, s
         if (rc == SKH_OK && recorded)
             fprintf(stderr,
                     "skillhost: %s: %s of %s suppressed: no previous production variant to "
-                    "restore (%s%s%s%s)\n",
+                    "restore (%s%s%s)\n",
                     in->skill, verdict_name, in->variant, vd->reason, vd->metric ? ", " : "",
-                    vd->metric ? vd->metric : "", "");
+                    vd->metric ? vd->metric : "");
     }
     store_rb_result_free(&r);
     free(observed);

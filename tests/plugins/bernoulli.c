@@ -5,9 +5,10 @@
  * The variant's content is {"p": P}: the skill's true success rate.  The
  * input is {"u": U} with U uniform in [0, 1) drawn by the caller, so the
  * outcome is decided by the caller's seeded generator, never in here: when
- * U < P the skill follows both expected patterns (fidelity 1.0), else only
- * the first (fidelity 0.5, under the 0.90 threshold).  A trial therefore
- * succeeds with probability P.
+ * U < P the skill follows every expected pattern (fidelity 1.0), else all
+ * but the last one (fidelity (k-1)/k for k patterns: 0.5 with the default
+ * "a,b", under the 0.90 threshold).  A trial therefore succeeds with
+ * probability P.  The caller chooses k through the variant's patterns.
  */
 #include <errno.h>
 #include <math.h>
@@ -38,6 +39,37 @@ static int number_after(const char *json, const char *key, double *out)
     return 0;
 }
 
+/*
+ * Follow the patterns of a JSON array of names (["a","b",...]), all of them
+ * or all but the last.  Names are plain [a-z0-9_] words; an escaped quote
+ * would only end one early.  -1 when the array holds no name or a name is
+ * too long.
+ */
+static int follow(skh_call *call, const char *patterns, int skip_last)
+{
+    char name[128], prev[128];
+    int n = 0;
+    const char *s = patterns ? patterns : "";
+    prev[0] = '\0';
+    while ((s = strchr(s, '"'))) {
+        const char *end = strchr(s + 1, '"');
+        if (!end || (size_t)(end - s - 1) >= sizeof name)
+            return -1;
+        memcpy(name, s + 1, (size_t)(end - s - 1));
+        name[end - s - 1] = '\0';
+        /* Each step is taken once the next name is known, so the last can be left out. */
+        if (n++ > 0)
+            skh_step(call, prev);
+        memcpy(prev, name, sizeof prev);
+        s = end + 1;
+    }
+    if (n == 0)
+        return -1;
+    if (!skip_last)
+        skh_step(call, prev);
+    return 0;
+}
+
 static int cb_execute(void *state, skh_call *call)
 {
     (void)state;
@@ -48,12 +80,13 @@ static int cb_execute(void *state, skh_call *call)
     if (number_after(skh_input(call), "\"u\"", &u) != 0 || u < 0.0 || u >= 1.0)
         return skh_fail(call, SKH_ERR_VALIDATION,
                         "input must be {\"u\": U} with U uniform in [0, 1)");
-    skh_step(call, "a");
-    if (u < p)
-        skh_step(call, "b");
+    if (follow(call, skh_patterns(call), u >= p) != 0)
+        return skh_fail(call, SKH_ERR_VALIDATION,
+                        "expected patterns must be a non-empty list of short names");
     return skh_output(call, "{\"decision\":\"ok\"}");
 }
 
-SKH_PLUGIN(skill, "bernoulli", "1.0.0",
-           .description = "Succeeds (follows a,b) when input u < content p; else follows only a",
-           .patterns = "a,b", .execute = cb_execute)
+SKH_PLUGIN(
+    skill, "bernoulli", "1.0.0",
+    .description = "Follows every expected pattern when input u < content p, else all but the last",
+    .patterns = "a,b", .execute = cb_execute)

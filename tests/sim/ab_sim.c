@@ -216,6 +216,16 @@ static int read_status(skh_host *host, char *status, size_t len, long *trials)
     return rc;
 }
 
+/*
+ * Eight expected patterns, so a failed trial (seven followed) scores 0.875:
+ * under the 0.90 success threshold, but over rollback.lua's 0.85 window
+ * floor.  With bernoulli's default two (a failure scores 0.5) the seeds'
+ * rollback trigger fires on the 0.80 control in about one window of eight;
+ * it is suppressed (there is no earlier production variant) and changes no
+ * A/B verdict, but it floods stderr and measures rollback.lua instead.
+ */
+#define PATTERNS "a,b,c,d,e,f,g,h"
+
 static int add_variant(skh_host *host, double p, const char *state, char **id)
 {
     char content[64];
@@ -224,7 +234,7 @@ static int add_variant(skh_host *host, double p, const char *state, char **id)
                              .skill = SKILL,
                              .impl = "bernoulli.so",
                              .content = content,
-                             .patterns = "a,b",
+                             .patterns = PATTERNS,
                              .state = state};
     skh_error err;
     if (skh_variant_add(host, &spec, id, &err) != SKH_OK)
