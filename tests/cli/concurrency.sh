@@ -31,4 +31,26 @@ same "$(sql "SELECT counter_value FROM telemetry_counters WHERE counter_name = '
     $total "total_executions lost no increment"
 same "$(sql 'SELECT COUNT(DISTINCT execution_id) FROM executions')" $total "execution ids are unique"
 
+# The same with retries: every fourth request needs a second attempt.
+expect 0 "register flaky" skill add flaky --impl flaky.so --state production
+base_exec=$(sql "SELECT counter_value FROM telemetry_counters WHERE counter_name = 'total_executions'")
+flaky_worker() {
+    i=0
+    while [ $i -lt $per ]; do
+        if [ $((i % 4)) -eq 0 ]; then in='{"fidelity_by_attempt": [0.5, 0.95]}'; else in='{}'; fi
+        "$SKILLHOST" -q run flaky --input "$in" >/dev/null 2>>"$WORK/ferrors.$1" || echo x >>"$WORK/ffails"
+        i=$((i + 1))
+    done
+}
+for w in 1 2 3 4; do flaky_worker $w & done
+wait
+retried=$((4 * ((per + 3) / 4)))
+[ ! -s "$WORK/ffails" ] && ok "no flaky run failed" || not_ok "no flaky run failed"
+same "$(sql "SELECT counter_value FROM telemetry_counters WHERE counter_name = 'total_executions'")" \
+    $((base_exec + total + retried)) "total_executions counts every attempt"
+same "$(sql "SELECT counter_value FROM telemetry_counters WHERE counter_name = 'react_retry_count'")" \
+    $retried "react_retry_count counts exactly the retried requests"
+same "$(sql "SELECT counter_value FROM telemetry_counters WHERE counter_name = 'total_requests'")" \
+    $((2 * total)) "total_requests counts every request"
+
 done_testing
