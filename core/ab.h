@@ -10,10 +10,10 @@
 /* A skill's running test, as routing needs it. */
 typedef struct ab_live {
     char test_id[64];
-    char control[160];   /* variant ids */
+    char control[160]; /* variant ids */
     char treatment[160];
-    double weight;       /* treatment share, percent */
-    int rollout;         /* a gradual rollout rather than a fixed split */
+    double weight; /* treatment share, percent */
+    int rollout;   /* a gradual rollout rather than a fixed split */
 } ab_live;
 
 /* The skill's running test: *found is 0 or 1.  One indexed read. */

@@ -28,8 +28,8 @@ int main(int argc, char **argv)
         return fail("open", &err);
 
     /* Register the plugin as the serving variant of skill "spam". */
-    skh_variant_spec spec = {.struct_size = sizeof spec, .skill = "spam", .impl = argv[2],
-                             .state = "production"};
+    skh_variant_spec spec = {
+        .struct_size = sizeof spec, .skill = "spam", .impl = argv[2], .state = "production"};
     char *variant = NULL;
     if (skh_variant_add(host, &spec, &variant, &err) != SKH_OK) {
         skh_host_close(host);

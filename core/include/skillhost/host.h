@@ -110,13 +110,13 @@ typedef struct skh_exec_options {
     const char *workflow_phase;
     const char *user_query;
     const char *tenant;
-    int max_iterations; /* 0: configured value */
-    double threshold;   /* < 0: configured value */
-    int react;          /* -1: configured, 0 off, 1 on */
-    int evaluation;     /* mark the executions as benchmark evaluation */
-    double timeout_ms;  /* request deadline; 0: request.timeout_ms; < 0: none */
-    const char *expected;  /* benchmark label recorded with the outcome (evaluate); NULL: none */
-    int critical;          /* a benchmark case whose false negative is critical */
+    int max_iterations;   /* 0: configured value */
+    double threshold;     /* < 0: configured value */
+    int react;            /* -1: configured, 0 off, 1 on */
+    int evaluation;       /* mark the executions as benchmark evaluation */
+    double timeout_ms;    /* request deadline; 0: request.timeout_ms; < 0: none */
+    const char *expected; /* benchmark label recorded with the outcome (evaluate); NULL: none */
+    int critical;         /* a benchmark case whose false negative is critical */
 } skh_exec_options;
 
 #define SKH_EXEC_OPTIONS_INIT                                                                      \
@@ -160,7 +160,7 @@ int skh_plugin_resolve(skh_host *host, const char *name, char **path, skh_error 
 /* ---- A/B tests and gradual rollouts (DESIGN §2, §4, §5) ------------------ */
 
 typedef struct skh_ab_spec {
-    uint32_t struct_size;  /* sizeof(skh_ab_spec) */
+    uint32_t struct_size; /* sizeof(skh_ab_spec) */
     const char *skill;
     const char *treatment; /* "skill@vN"; the control is the skill's serving variant */
     double weight;         /* treatment share in percent; 0: 50 (a rollout: its first step) */
@@ -204,9 +204,9 @@ int skh_evaluate(skh_host *host, const char *skill, const char *variant, const c
                  char **json, skh_error *err);
 
 typedef struct skh_approval {
-    uint32_t struct_size;   /* sizeof(skh_approval) */
-    const char *variant;    /* "skill@vN" */
-    const char *path;       /* "prototype->staged" or "staged->production" */
+    uint32_t struct_size; /* sizeof(skh_approval) */
+    const char *variant;  /* "skill@vN" */
+    const char *path;     /* "prototype->staged" or "staged->production" */
     const char *approver;
     const char *ticket;
     const char *const *checks; /* "ITEM=yes|no[:EVIDENCE]" each */
