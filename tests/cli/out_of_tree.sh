@@ -52,7 +52,12 @@ out_has '"decision": "hello"' "its output"
 
 # The embedding guide's program, built against the installed library only.
 libs=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-variable=prefix="$dest$prefix" --libs skillhost)
-if ${CC:-cc} $cflags -Wall -Wextra -Werror -o "$WORK/embed" "$top_srcdir/docs/examples/embed.c" $libs 2>"$WORK/cc.log"; then
+# A sanitizer build installs an instrumented library; a program using it must be instrumented too.
+san=""
+if ldd "$(ls "$dest$prefix"/lib*/libskillhost.so | head -1)" 2>/dev/null | grep -q libasan; then
+    san="-fsanitize=address,undefined"
+fi
+if ${CC:-cc} $cflags -Wall -Wextra -Werror $san -o "$WORK/embed" "$top_srcdir/docs/examples/embed.c" $libs 2>"$WORK/cc.log"; then
     ok "docs/examples/embed.c builds with pkg-config --cflags --libs"
 else
     not_ok "docs/examples/embed.c builds" "$(cat "$WORK/cc.log")"
