@@ -21,6 +21,9 @@ mkfifo "$WORK/fifo"
 sqlite3 "$SKILLHOST_DB" <"$WORK/fifo" >/dev/null 2>&1 &
 holder=$!
 exec 3>"$WORK/fifo"
+# The holder waits for the lock (.timeout): the probe below holds it for an
+# instant, and a holder without a busy timeout would then fail its BEGIN.
+echo ".timeout 10000" >&3
 echo "BEGIN IMMEDIATE; INSERT INTO telemetry_counters(counter_name, counter_value, last_updated) VALUES ('lock_holder', 0, 'now');" >&3
 # Wait until the other connection really holds the write lock.
 i=0
