@@ -18,21 +18,16 @@
  * Why not plugin_exec: an exec skill must print one JSON object on stdout
  * and exit 0, and anything else is a failure; a hook (a notifier, a
  * re-index) usually prints nothing, and its argument list comes as an array
- * rather than a command line to split.  The runner below follows the same
- * rules otherwise: no shell, its own process group, the whole group killed
- * at the deadline, SIGPIPE kept away from the host.
+ * rather than a command line to split.  Both run through the same runner
+ * (proc.h): no shell, its own process group, the whole group killed at the
+ * deadline, SIGPIPE kept away from the host.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +35,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "hooks.h"
+#include "proc.h"
 #include "trust.h"
-
-extern char **environ;
 
 #define HOOKS_POLICY "hooks"
 #define HOOKS_FN "after_transition"
@@ -58,7 +51,6 @@ extern char **environ;
 #define HOOKS_QUOTE_MAX 300    /* of which the last line is quoted, at most this long */
 #define HOOKS_LABEL_MAX 256
 #define HOOKS_WHY_MAX 1024
-#define HOOKS_CHUNK 65536
 
 typedef struct hook_ctx {
     skh_host *host;
@@ -293,242 +285,46 @@ static void write_changelog(hook_ctx *c)
 
 /* ---- running a command ------------------------------------------------------ */
 
-typedef struct hook_run {
-    pid_t pid;
-    int fd_in, fd_out;
-    const char *input;
-    size_t input_len, input_off;
-    char tail[HOOKS_OUTPUT_TAIL];
-    size_t tail_len;
-    int status, reaped, timed_out;
-} hook_run;
+/* The last HOOKS_OUTPUT_TAIL bytes of what the command printed. */
+typedef struct hook_tail {
+    char data[HOOKS_OUTPUT_TAIL];
+    size_t len;
+} hook_tail;
 
-static int64_t mono_ms(void)
+/* proc_sink: keep the tail of the output (stdout and stderr share the pipe). */
+static int tail_add(void *arg, const char *s, size_t n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-static void tail_add(hook_run *r, const char *s, size_t n)
-{
+    hook_tail *t = arg;
     if (n >= HOOKS_OUTPUT_TAIL) {
-        memcpy(r->tail, s + n - HOOKS_OUTPUT_TAIL, HOOKS_OUTPUT_TAIL);
-        r->tail_len = HOOKS_OUTPUT_TAIL;
-        return;
+        memcpy(t->data, s + n - HOOKS_OUTPUT_TAIL, HOOKS_OUTPUT_TAIL);
+        t->len = HOOKS_OUTPUT_TAIL;
+        return 0;
     }
-    if (r->tail_len + n > HOOKS_OUTPUT_TAIL) {
-        size_t drop = r->tail_len + n - HOOKS_OUTPUT_TAIL;
-        memmove(r->tail, r->tail + drop, r->tail_len - drop);
-        r->tail_len -= drop;
+    if (t->len + n > HOOKS_OUTPUT_TAIL) {
+        size_t drop = t->len + n - HOOKS_OUTPUT_TAIL;
+        memmove(t->data, t->data + drop, t->len - drop);
+        t->len -= drop;
     }
-    memcpy(r->tail + r->tail_len, s, n);
-    r->tail_len += n;
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    return 0;
 }
 
 /* The last non-empty line the command printed, cut to HOOKS_QUOTE_MAX, or "". */
-static void tail_last_line(const hook_run *r, char out[HOOKS_QUOTE_MAX + 1])
+static void tail_last_line(const hook_tail *t, char out[HOOKS_QUOTE_MAX + 1])
 {
-    size_t end = r->tail_len;
-    while (end > 0 && (unsigned char)r->tail[end - 1] <= ' ')
+    size_t end = t->len;
+    while (end > 0 && (unsigned char)t->data[end - 1] <= ' ')
         end--;
     size_t start = end;
-    while (start > 0 && r->tail[start - 1] != '\n')
+    while (start > 0 && t->data[start - 1] != '\n')
         start--;
     if (end - start > HOOKS_QUOTE_MAX)
         start = end - HOOKS_QUOTE_MAX;
     size_t n = 0;
     for (size_t i = start; i < end; i++)
-        out[n++] = (unsigned char)r->tail[i] < 0x20 ? ' ' : r->tail[i];
+        out[n++] = (unsigned char)t->data[i] < 0x20 ? ' ' : t->data[i];
     out[n] = '\0';
-}
-
-/* Read what the output pipe holds; 0 at end of file (or an error that ends it). */
-static int drain(hook_run *r)
-{
-    char chunk[HOOKS_CHUNK];
-    ssize_t got = read(r->fd_out, chunk, sizeof chunk);
-    if (got < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    if (got == 0)
-        return 0;
-    tail_add(r, chunk, (size_t)got);
-    return 1;
-}
-
-static void feed(hook_run *r)
-{
-    size_t left = r->input_len - r->input_off;
-    ssize_t put = write(r->fd_in, r->input + r->input_off, left < HOOKS_CHUNK ? left : HOOKS_CHUNK);
-    if (put > 0)
-        r->input_off += (size_t)put;
-    else if (put < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        close_fd(&r->fd_in); /* EPIPE: the command does not read the event, its choice */
-    if (r->input_off == r->input_len)
-        close_fd(&r->fd_in);
-}
-
-/*
- * Feed stdin and collect output until the command exits or the deadline
- * passes.  The exit is noticed by polling waitpid rather than waiting for
- * the output to close: a command that leaves a background child holding
- * the pipe has still finished.
- */
-static void pump(hook_run *r, int timeout_ms)
-{
-    int64_t deadline = mono_ms() + timeout_ms;
-    int backoff = 1;
-    if (r->input_len == 0)
-        close_fd(&r->fd_in);
-    while (!r->reaped) {
-        pid_t w = waitpid(r->pid, &r->status, WNOHANG);
-        if (w == r->pid) {
-            r->reaped = 1;
-            break;
-        }
-        if (w < 0 && errno != EINTR) {
-            r->reaped = -1; /* ECHILD: someone else reaped it (SIGCHLD ignored) */
-            break;
-        }
-        int64_t left = deadline - mono_ms();
-        if (left <= 0) {
-            r->timed_out = 1;
-            if (kill(-r->pid, SIGKILL) != 0)
-                kill(r->pid, SIGKILL);
-            break;
-        }
-        struct pollfd pfd[2];
-        nfds_t n = 0;
-        if (r->fd_in >= 0)
-            pfd[n++] = (struct pollfd){.fd = r->fd_in, .events = POLLOUT};
-        if (r->fd_out >= 0)
-            pfd[n++] = (struct pollfd){.fd = r->fd_out, .events = POLLIN};
-        int wait_ms = n ? 50 : backoff;
-        if (!n)
-            backoff = backoff < 32 ? backoff * 2 : 50;
-        if (wait_ms > left)
-            wait_ms = (int)left;
-        if (poll(pfd, n, wait_ms) < 0)
-            continue; /* EINTR */
-        for (nfds_t i = 0; i < n; i++) {
-            if (!pfd[i].revents)
-                continue;
-            if (pfd[i].fd == r->fd_in)
-                feed(r);
-            else if (pfd[i].fd == r->fd_out && !drain(r))
-                close_fd(&r->fd_out);
-        }
-    }
-    while (!r->reaped) {
-        pid_t w = waitpid(r->pid, &r->status, 0);
-        if (w == r->pid)
-            r->reaped = 1;
-        else if (errno != EINTR)
-            r->reaped = -1;
-    }
-    /* What the command printed just before it exited is the most useful part. */
-    if (r->fd_out >= 0) {
-        char chunk[HOOKS_CHUNK];
-        ssize_t got;
-        while ((got = read(r->fd_out, chunk, sizeof chunk)) > 0 || (got < 0 && errno == EINTR))
-            if (got > 0)
-                tail_add(r, chunk, (size_t)got);
-    }
-    close_fd(&r->fd_in);
-    close_fd(&r->fd_out);
-}
-
-/* A pipe with both ends above 2, so the dup2 actions onto 0..2 cannot clobber one. */
-static int pipe_high(int p[2])
-{
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return errno;
-    for (int i = 0; i < 2; i++) {
-        int moved = p[i] > 2 ? p[i] : fcntl(p[i], F_DUPFD_CLOEXEC, 3);
-        if (moved < 0)
-            return errno; /* the caller closes both ends */
-        if (moved != p[i])
-            close(p[i]);
-        p[i] = moved;
-    }
-    return 0;
-}
-
-/*
- * posix_spawn: no shell, exec failures returned.  The command gets its own process group (so the
- * deadline kills what it started too), default signal handling, the event on stdin and one pipe for
- * both stdout and stderr.  0 or an errno value.
- */
-static int spawn(const char *program, char *const argv[], char *const envp[], hook_run *r)
-{
-    int in[2] = {-1, -1}, out[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t all, none;
-    int e = pipe_high(in);
-    if (!e)
-        e = pipe_high(out);
-    if (e || (e = posix_spawn_file_actions_init(&fa)) != 0)
-        goto out;
-    if ((e = posix_spawnattr_init(&at)) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        goto out;
-    }
-    sigfillset(&all);
-    sigemptyset(&none);
-    e = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    e = e ? e : posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    e = e ? e : posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-    e = e ? e : posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    e = e ? e
-          : posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETSIGMASK);
-    e = e ? e : posix_spawnattr_setpgroup(&at, 0);
-    e = e ? e : posix_spawnattr_setsigdefault(&at, &all);
-    e = e ? e : posix_spawnattr_setsigmask(&at, &none);
-    e = e ? e : posix_spawn(&r->pid, program, &fa, &at, argv, envp);
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
-    if (!e) {
-        r->fd_in = in[1];
-        r->fd_out = out[0];
-        in[1] = out[0] = -1;
-        fcntl(r->fd_in, F_SETFL, O_NONBLOCK);
-        fcntl(r->fd_out, F_SETFL, O_NONBLOCK);
-    }
-out:
-    for (int i = 0; i < 2; i++) {
-        close_fd(&in[i]);
-        close_fd(&out[i]);
-    }
-    return e;
-}
-
-/* The host's environment with SKILLHOST_DB naming this database; NULL when out of memory. */
-static char **hook_env(const skh_host *host, char **own)
-{
-    static const char key[] = "SKILLHOST_DB=";
-    size_t n = 0, k = 0;
-    while (environ && environ[n])
-        n++;
-    char **envp = calloc(n + 2, sizeof *envp);
-    if (!envp || asprintf(own, "%s%s", key, host->db_path) < 0) {
-        free(envp);
-        *own = NULL;
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], key, sizeof key - 1) != 0)
-            envp[k++] = environ[i];
-    envp[k] = *own;
-    return envp;
 }
 
 /*
@@ -555,92 +351,76 @@ static int resolve_program(const char *word, char **out, char why[HOOKS_WHY_MAX]
         }
         return (*out = strdup(word)) ? 0 : -1;
     }
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    for (const char *dir = path;; dir++) {
-        const char *end = strchrnul(dir, ':');
-        char *cand = NULL;
-        /* An empty PATH entry means the current folder (POSIX). */
-        if (asprintf(&cand, "%.*s/%s", end > dir ? (int)(end - dir) : 1, end > dir ? dir : ".",
-                     word) < 0)
-            return -1;
-        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
-            *out = cand;
-            return 0;
-        }
-        free(cand);
-        dir = end;
-        if (!*end)
-            break;
+    int e = proc_search_path(word, out);
+    if (e == ENOMEM)
+        return -1;
+    if (e) {
+        snprintf(why, HOOKS_WHY_MAX, "not found in PATH");
+        return 1;
     }
-    snprintf(why, HOOKS_WHY_MAX, "not found in PATH");
-    return 1;
+    return 0;
 }
 
 /*
- * Run one command (argv, NULL-terminated) with input on stdin.  0 when it
- * exited with status 0; otherwise why[] says what happened and 1 is
- * returned (-1 when out of memory).
+ * Run one command (argv, NULL-terminated) with input on stdin, stdout and
+ * stderr in one pipe, the host's environment with SKILLHOST_DB naming this
+ * database.  The run ends when the command exits: a notifier that leaves a
+ * background child holding the pipe has still finished.  0 when it exited
+ * with status 0; otherwise why[] says what happened and 1 is returned (-1
+ * when out of memory).
  */
 static int run_command(const skh_host *host, char *const argv[], const char *input, int timeout_ms,
                        char why[HOOKS_WHY_MAX])
 {
+    static const char *const db_key[] = {"SKILLHOST_DB="};
     char *program = NULL;
     int failed = resolve_program(argv[0], &program, why);
     if (failed)
         return failed;
     char *own = NULL;
-    char **envp = hook_env(host, &own);
+    char **envp = NULL;
+    if (asprintf(&own, "%s%s", db_key[0], host->db_path) < 0)
+        own = NULL;
+    else
+        envp = proc_env(db_key, 1, &own, 1);
     if (!envp) {
+        free(own);
         free(program);
         return -1;
     }
-    hook_run r = {.pid = -1, .fd_in = -1, .fd_out = -1, .input = input};
-    r.input_len = strlen(input);
-
-    /*
-     * A command that exits without reading the event makes our write fail
-     * with EPIPE and raise SIGPIPE, which would kill the host.  Block it on
-     * this thread while we write and swallow the one we caused, unless one
-     * was already pending before we started.
-     */
-    sigset_t pipe_set, old_mask, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-    sigpending(&pending);
-    int was_pending = sigismember(&pending, SIGPIPE);
-
+    hook_tail tail = {.len = 0};
+    proc_options po = {.program = program,
+                       .argv = argv,
+                       .envp = envp,
+                       .input = input,
+                       .input_len = strlen(input),
+                       .timeout_ms = timeout_ms,
+                       .on_stdout = tail_add,
+                       .arg = &tail,
+                       .merge_stderr = 1,
+                       .until_exit = 1};
+    proc_result pr;
     failed = 1;
-    int e = spawn(program, argv, envp, &r);
+    int e = proc_run(&po, &pr);
     if (e) {
         snprintf(why, HOOKS_WHY_MAX, "cannot run: %s", strerror(e));
     } else {
-        pump(&r, timeout_ms);
         char last[HOOKS_QUOTE_MAX + 1];
-        tail_last_line(&r, last);
+        tail_last_line(&tail, last);
         const char *sep = last[0] ? ": " : "";
-        if (r.timed_out)
+        if (pr.killed == PROC_KILLED_TIMEOUT)
             snprintf(why, HOOKS_WHY_MAX, "killed after %d ms (timeout)%s%s", timeout_ms, sep, last);
-        else if (r.reaped < 0)
+        else if (pr.reaped < 0)
             snprintf(why, HOOKS_WHY_MAX, "exit status lost (is SIGCHLD ignored?)");
-        else if (WIFSIGNALED(r.status))
-            snprintf(why, HOOKS_WHY_MAX, "killed by signal %d (%s)%s%s", WTERMSIG(r.status),
-                     strsignal(WTERMSIG(r.status)), sep, last);
-        else if (WEXITSTATUS(r.status) != 0)
-            snprintf(why, HOOKS_WHY_MAX, "exited with status %d%s%s", WEXITSTATUS(r.status), sep,
+        else if (WIFSIGNALED(pr.status))
+            snprintf(why, HOOKS_WHY_MAX, "killed by signal %d (%s)%s%s", WTERMSIG(pr.status),
+                     strsignal(WTERMSIG(pr.status)), sep, last);
+        else if (WEXITSTATUS(pr.status) != 0)
+            snprintf(why, HOOKS_WHY_MAX, "exited with status %d%s%s", WEXITSTATUS(pr.status), sep,
                      last);
         else
             failed = 0;
     }
-
-    if (!was_pending) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) >= 0 || errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     free(own);
     free(envp);
     free(program);

@@ -24,21 +24,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -46,9 +38,8 @@
 #include "call.h"
 #include "error.h"
 #include "loader.h"
+#include "proc.h"
 #include "trust.h"
-
-extern char **environ;
 
 #define EXEC_PREFIX "exec:"
 #define EXEC_STDOUT_MAX (16u * 1024u * 1024u)
@@ -57,7 +48,6 @@ extern char **environ;
 #define EXEC_STDERR_LINE_MAX (64u * 1024u)
 #define EXEC_CONTENT_ENV_MAX (64u * 1024u)
 #define EXEC_NAME_MAX 64
-#define EXEC_READ_CHUNK 65536
 
 /*
  * Exit status → error category, for programs that exit non-zero without an
@@ -234,29 +224,12 @@ static int resolve_program(const char *cmdline, const char *word, char **out, sk
         return SKH_OK;
     }
 
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    buf cand = {0};
-    for (const char *dir = path;; dir++) {
-        const char *end = strchrnul(dir, ':');
-        cand.len = 0;
-        /* An empty PATH entry means the current folder (POSIX). */
-        if (buf_add(&cand, end > dir ? dir : ".", end > dir ? (size_t)(end - dir) : 1) < 0 ||
-            buf_add(&cand, "/", 1) < 0 || buf_add(&cand, word, strlen(word)) < 0) {
-            free(cand.data);
-            return error_set(err, SKH_ENOMEM, cmdline, "out of memory");
-        }
-        struct stat st;
-        if (stat(cand.data, &st) == 0 && S_ISREG(st.st_mode) && access(cand.data, X_OK) == 0) {
-            found = realpath(cand.data, NULL);
-            break;
-        }
-        dir = end;
-        if (!*end)
-            break;
-    }
-    free(cand.data);
+    char *cand = NULL;
+    if (proc_search_path(word, &cand) == ENOMEM)
+        return error_set(err, SKH_ENOMEM, cmdline, "out of memory");
+    if (cand)
+        found = realpath(cand, NULL);
+    free(cand);
     if (!found)
         return error_set(err, SKH_ENOTFOUND, cmdline, "exec: %s: not found in PATH", word);
     *out = found;
@@ -314,34 +287,14 @@ static void exec_name(const char *word, char name[EXEC_NAME_MAX + 1])
 /* ---- running one call ----------------------------------------------------- */
 
 typedef struct exec_run {
-    pid_t pid;
-    int fd_in, fd_out, fd_err;
-    const char *input;
-    size_t input_len, input_off;
+    skh_call *call;
     buf out;
     buf line;                    /* the stderr line being read */
     int line_cut;                /* the line passed EXEC_STDERR_LINE_MAX; the rest is dropped */
     char tail[EXEC_STDERR_TAIL]; /* last bytes of non-breadcrumb stderr, lines end in '\n' */
     size_t tail_len;
-    int status;
-    int reaped;
-    int killed_for; /* SKH_ERR_TIMEOUT or SKH_ERR_CRASH (output cap) when we killed it */
     int oom;
 } exec_run;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
 
 static void tail_add(exec_run *r, const char *s, size_t n)
 {
@@ -369,8 +322,9 @@ static void tail_last_line(const exec_run *r, char out[EXEC_STDERR_TAIL])
     out[end - start] = '\0';
 }
 
-static void stderr_line(exec_run *r, skh_call *call)
+static void stderr_line(exec_run *r)
 {
+    skh_call *call = r->call;
     char *s = r->line.data;
     size_t n = r->line.len;
     if (!s)
@@ -396,8 +350,10 @@ static void stderr_line(exec_run *r, skh_call *call)
     tail_add(r, s, n);
 }
 
-static void stderr_bytes(exec_run *r, skh_call *call, const char *s, size_t n)
+/* proc_sink for stderr: split into lines, each a breadcrumb or a log line. */
+static int stderr_bytes(void *arg, const char *s, size_t n)
 {
+    exec_run *r = arg;
     while (n > 0) {
         const char *nl = memchr(s, '\n', n);
         size_t take = nl ? (size_t)(nl - s) : n;
@@ -407,7 +363,7 @@ static void stderr_bytes(exec_run *r, skh_call *call, const char *s, size_t n)
         if (buf_add(&r->line, s, take < room ? take : room) < 0)
             r->oom = 1;
         if (nl) {
-            stderr_line(r, call);
+            stderr_line(r);
             r->line.len = 0;
             r->line_cut = 0;
             take++;
@@ -415,122 +371,20 @@ static void stderr_bytes(exec_run *r, skh_call *call, const char *s, size_t n)
         s += take;
         n -= take;
     }
+    return 0;
 }
 
-/* Kill the whole group: a shell script's children hold our pipes open too. */
-static void kill_group(exec_run *r, int why)
+/* proc_sink for stdout: kept whole, up to EXEC_STDOUT_MAX; past it the program is killed. */
+static int stdout_bytes(void *arg, const char *s, size_t n)
 {
-    if (!r->killed_for)
-        r->killed_for = why;
-    if (kill(-r->pid, SIGKILL) != 0)
-        kill(r->pid, SIGKILL);
-}
-
-static void reap(exec_run *r)
-{
-    while (!r->reaped) {
-        pid_t w = waitpid(r->pid, &r->status, 0);
-        if (w == r->pid)
-            r->reaped = 1;
-        else if (errno != EINTR)
-            r->reaped = -1;
-    }
-}
-
-/* Read what one pipe has; returns 0 at end of file or on an error that ends it. */
-static int drain(int fd, exec_run *r, skh_call *call, int is_out)
-{
-    char chunk[EXEC_READ_CHUNK];
-    ssize_t got = read(fd, chunk, sizeof chunk);
-    if (got < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    if (got == 0)
-        return 0;
-    if (!is_out) {
-        stderr_bytes(r, call, chunk, (size_t)got);
-    } else if (r->out.len + (size_t)got > EXEC_STDOUT_MAX) {
-        kill_group(r, SKH_ERR_CRASH);
-        return 0;
-    } else if (buf_add(&r->out, chunk, (size_t)got) < 0) {
+    exec_run *r = arg;
+    if (r->out.len + n > EXEC_STDOUT_MAX)
+        return 1;
+    if (buf_add(&r->out, s, n) < 0) {
         r->oom = 1;
-        kill_group(r, SKH_ERR_CRASH);
-        return 0;
+        return 1;
     }
-    return 1;
-}
-
-static void feed(exec_run *r)
-{
-    size_t left = r->input_len - r->input_off;
-    ssize_t put =
-        write(r->fd_in, r->input + r->input_off, left < EXEC_READ_CHUNK ? left : EXEC_READ_CHUNK);
-    if (put > 0)
-        r->input_off += (size_t)put;
-    else if (put < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        close_fd(&r->fd_in); /* EPIPE: the program does not read its input, its choice */
-    if (r->input_off == r->input_len)
-        close_fd(&r->fd_in);
-}
-
-/*
- * One poll() loop over stdin, stdout and stderr, so a program that writes
- * a lot before it reads cannot deadlock against us.  After both outputs
- * close, the child is polled with a short growing back-off until it exits.
- */
-static void pump(exec_run *r, skh_call *call, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    int backoff = 1;
-    if (r->input_len == 0)
-        close_fd(&r->fd_in);
-    while (!r->reaped) {
-        if (r->fd_out < 0 && r->fd_err < 0) {
-            pid_t w = waitpid(r->pid, &r->status, WNOHANG);
-            if (w == r->pid) {
-                r->reaped = 1;
-                break;
-            }
-            if (w < 0 && errno != EINTR) {
-                r->reaped = -1; /* ECHILD: someone else reaped it (SIGCHLD ignored) */
-                break;
-            }
-        }
-        int64_t left = deadline - now_ms();
-        if (left <= 0) {
-            kill_group(r, SKH_ERR_TIMEOUT);
-            break;
-        }
-        struct pollfd pfd[3];
-        int n = 0, wait_ms = left > INT_MAX ? INT_MAX : (int)left;
-        if (r->fd_in >= 0)
-            pfd[n++] = (struct pollfd){.fd = r->fd_in, .events = POLLOUT};
-        if (r->fd_out >= 0)
-            pfd[n++] = (struct pollfd){.fd = r->fd_out, .events = POLLIN};
-        if (r->fd_err >= 0)
-            pfd[n++] = (struct pollfd){.fd = r->fd_err, .events = POLLIN};
-        if (r->fd_out < 0 && r->fd_err < 0) {
-            wait_ms = wait_ms < backoff ? wait_ms : backoff;
-            backoff = backoff < 32 ? backoff * 2 : 50;
-        }
-        if (poll(pfd, (nfds_t)n, wait_ms) < 0)
-            continue; /* EINTR; nothing else is possible with valid fds */
-        for (int i = 0; i < n; i++) {
-            if (!pfd[i].revents)
-                continue;
-            if (pfd[i].fd == r->fd_in)
-                feed(r);
-            else if (pfd[i].fd == r->fd_out && !drain(r->fd_out, r, call, 1))
-                close_fd(&r->fd_out);
-            else if (pfd[i].fd == r->fd_err && !drain(r->fd_err, r, call, 0))
-                close_fd(&r->fd_err);
-        }
-    }
-    if (r->line.len > 0)
-        stderr_line(r, call);
-    close_fd(&r->fd_in);
-    close_fd(&r->fd_out);
-    close_fd(&r->fd_err);
-    reap(r);
+    return 0;
 }
 
 /*
@@ -541,34 +395,14 @@ static char **build_env(const plugin *p, const skh_call *call, char *own[4], skh
 {
     static const char *const ours[] = {
         "SKILLHOST_ATTEMPT=", "SKILLHOST_CONTENT=", "SKILLHOST_PATTERNS=", "SKILLHOST_SKILL_NAME="};
-    size_t n = 0, k = 0;
-    while (environ && environ[n])
-        n++;
-    char **envp = calloc(n + 5, sizeof *envp);
-    if (!envp) {
-        error_set(err, SKH_ENOMEM, p->path, "out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int skip = 0;
-        for (size_t j = 0; j < 4; j++)
-            skip |= strncmp(environ[i], ours[j], strlen(ours[j])) == 0;
-        if (!skip)
-            envp[k++] = environ[i];
-    }
     int ok = asprintf(&own[0], "SKILLHOST_ATTEMPT=%u", call->attempt) >= 0;
     ok = ok && asprintf(&own[1], "SKILLHOST_PATTERNS=%s", call->patterns) >= 0;
     ok = ok && asprintf(&own[2], "SKILLHOST_SKILL_NAME=%s", p->name) >= 0;
     if (ok && strlen(call->content) <= EXEC_CONTENT_ENV_MAX)
         ok = asprintf(&own[3], "SKILLHOST_CONTENT=%s", call->content) >= 0;
-    for (size_t j = 0; ok && j < 4; j++)
-        if (own[j])
-            envp[k++] = own[j];
-    if (!ok) {
-        free(envp);
+    char **envp = ok ? proc_env(ours, 4, own, 4) : NULL;
+    if (!envp)
         error_set(err, SKH_ENOMEM, p->path, "out of memory");
-        return NULL;
-    }
     return envp;
 }
 
@@ -613,7 +447,7 @@ static void output_trimmed(exec_run *r, skh_call *call)
 }
 
 /* Turn how the program ended into an output or a categorised failure. */
-static void judge(const exec_impl *impl, exec_run *r, skh_call *call)
+static void judge(const exec_impl *impl, const proc_result *pr, exec_run *r, skh_call *call)
 {
     const char *prog = impl->argv[0];
     char last[EXEC_STDERR_TAIL];
@@ -623,17 +457,17 @@ static void judge(const exec_impl *impl, exec_run *r, skh_call *call)
 
     if (r->oom) {
         fail_fmt(call, SKH_ERR_INTERNAL, "exec: %s: out of memory reading its output", prog);
-    } else if (r->killed_for == SKH_ERR_TIMEOUT) {
+    } else if (pr->killed == PROC_KILLED_TIMEOUT) {
         fail_fmt(call, SKH_ERR_TIMEOUT, "exec: %s: killed after %d ms", prog, impl->timeout_ms);
-    } else if (r->killed_for == SKH_ERR_CRASH) {
+    } else if (pr->killed == PROC_KILLED_BY_SINK) {
         fail_fmt(call, SKH_ERR_CRASH, "exec: %s: output larger than 16 MiB", prog);
-    } else if (r->reaped < 0) {
+    } else if (pr->reaped < 0) {
         fail_fmt(call, SKH_ERR_INTERNAL, "exec: %s: exit status lost (is SIGCHLD ignored?)", prog);
-    } else if (WIFSIGNALED(r->status)) {
-        int sig = WTERMSIG(r->status);
+    } else if (WIFSIGNALED(pr->status)) {
+        int sig = WTERMSIG(pr->status);
         fail_fmt(call, SKH_ERR_CRASH, "exec: %s killed by signal %d (%s)%s%s", prog, sig,
                  strsignal(sig), sep, last);
-    } else if (WEXITSTATUS(r->status) == 0) {
+    } else if (WEXITSTATUS(pr->status) == 0) {
         json_t *o = json_loadb(r->out.data ? r->out.data : "", r->out.len, 0, &jerr);
         if (!o)
             fail_fmt(call, SKH_ERR_CRASH, "exec: %s: stdout is not JSON: line %d, column %d: %s",
@@ -646,7 +480,7 @@ static void judge(const exec_impl *impl, exec_run *r, skh_call *call)
             output_trimmed(r, call);
         json_decref(o);
     } else {
-        int code = WEXITSTATUS(r->status);
+        int code = WEXITSTATUS(pr->status);
         json_t *o = json_loadb(r->out.data ? r->out.data : "", r->out.len, 0, NULL);
         json_t *e = json_object_get(o, "error");
         const char *cat = json_string_value(json_object_get(e, "category"));
@@ -669,79 +503,6 @@ static void judge(const exec_impl *impl, exec_run *r, skh_call *call)
     }
 }
 
-/* A pipe with both ends above 2, so the dup2 actions onto 0..2 cannot clobber one. */
-static int pipe_high(int p[2])
-{
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return errno;
-    for (int i = 0; i < 2; i++) {
-        int moved = p[i] > 2 ? p[i] : fcntl(p[i], F_DUPFD_CLOEXEC, 3);
-        if (moved < 0)
-            return errno; /* the caller closes both ends */
-        if (moved != p[i])
-            close(p[i]);
-        p[i] = moved;
-    }
-    return 0;
-}
-
-/*
- * posix_spawn rather than fork: glibc uses CLONE_VM|CLONE_VFORK, so
- * starting a program costs the same however much memory the host holds,
- * and an execve failure comes back as the return value.  The program gets
- * its own process group, default signal dispositions, an empty signal mask
- * and only its three pipes.  Returns 0 or an errno value.
- */
-static int spawn(const exec_impl *impl, char **envp, exec_run *r)
-{
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t all, none;
-    int e = pipe_high(in);
-    if (!e)
-        e = pipe_high(out);
-    if (!e)
-        e = pipe_high(er);
-    if (e || (e = posix_spawn_file_actions_init(&fa)) != 0)
-        goto out;
-    if ((e = posix_spawnattr_init(&at)) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        goto out;
-    }
-    sigfillset(&all);
-    sigemptyset(&none);
-    e = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    e = e ? e : posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    e = e ? e : posix_spawn_file_actions_adddup2(&fa, er[1], 2);
-    e = e ? e : posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    e = e ? e
-          : posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                              POSIX_SPAWN_SETSIGMASK);
-    e = e ? e : posix_spawnattr_setpgroup(&at, 0);
-    e = e ? e : posix_spawnattr_setsigdefault(&at, &all);
-    e = e ? e : posix_spawnattr_setsigmask(&at, &none);
-    e = e ? e : posix_spawn(&r->pid, impl->program, &fa, &at, impl->argv, envp);
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
-    if (!e) {
-        r->fd_in = in[1];
-        r->fd_out = out[0];
-        r->fd_err = er[0];
-        in[1] = out[0] = er[0] = -1;
-        fcntl(r->fd_in, F_SETFL, O_NONBLOCK);
-        fcntl(r->fd_out, F_SETFL, O_NONBLOCK);
-        fcntl(r->fd_err, F_SETFL, O_NONBLOCK);
-    }
-out:
-    for (int i = 0; i < 2; i++) {
-        close_fd(&in[i]);
-        close_fd(&out[i]);
-        close_fd(&er[i]);
-    }
-    return e;
-}
-
 static int exec_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
 {
     exec_impl *impl = p->impl;
@@ -761,37 +522,26 @@ static int exec_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err
                  "content is %zu bytes; SKILLHOST_CONTENT left unset (limit %u)",
                  strlen(call->content), EXEC_CONTENT_ENV_MAX);
 
-    exec_run r = {.pid = -1, .fd_in = -1, .fd_out = -1, .fd_err = -1, .input = call->input};
-    r.input_len = strlen(call->input);
-
-    /*
-     * A program that exits without reading its input makes our write fail
-     * with EPIPE and raise SIGPIPE, which would kill the host.  Block it on
-     * this thread while we write and swallow the one we caused, unless one
-     * was already pending before we started.
-     */
-    sigset_t pipe_set, old_mask, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-    sigpending(&pending);
-    int was_pending = sigismember(&pending, SIGPIPE);
-
-    int e = spawn(impl, envp, &r);
+    exec_run r = {.call = call};
+    proc_options po = {.program = impl->program,
+                       .argv = impl->argv,
+                       .envp = envp,
+                       .input = call->input,
+                       .input_len = strlen(call->input),
+                       .timeout_ms = impl->timeout_ms,
+                       .on_stdout = stdout_bytes,
+                       .on_stderr = stderr_bytes,
+                       .arg = &r};
+    proc_result pr;
+    int e = proc_run(&po, &pr);
     if (e) {
         fail_fmt(call, e == ENOENT ? SKH_ERR_NOT_FOUND : SKH_ERR_INTERNAL,
                  "exec: %s: cannot execute: %s", impl->argv[0], strerror(e));
     } else {
-        pump(&r, call, impl->timeout_ms);
-        judge(impl, &r, call);
+        if (r.line.len > 0)
+            stderr_line(&r); /* a last line without a newline */
+        judge(impl, &pr, &r, call);
     }
-
-    if (!was_pending) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) >= 0 || errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 
     free(r.out.data);
     free(r.line.data);

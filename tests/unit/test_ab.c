@@ -30,35 +30,7 @@
 #include "router.h"
 #include "store.h"
 
-typedef struct fixture {
-    char dir[PATH_MAX];
-    char db[PATH_MAX + 32];
-    char skill_lua[PATH_MAX + 32]; /* a skill that follows the steps its content names */
-    char policies[PATH_MAX];
-    skh_host *host;
-} fixture;
-
-/* The shipped policies: $top_srcdir/policies under make check, else next to this file. */
-static void shipped_policies(char *out, size_t n)
-{
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(out, n, "%s/policies", top);
-        return;
-    }
-    const char *f = __FILE__;
-    const char *p = strstr(f, "tests/unit/test_ab.c");
-    snprintf(out, n, "%.*spolicies", p ? (int)(p - f) : 0, f);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    assert_int_equal(fclose(fp), 0);
-    assert_int_equal(chmod(path, 0644), 0);
-}
+#include "fixture.h"
 
 /*
  * Fidelity = the share of the patterns a,b its content names: content "a"
@@ -71,74 +43,13 @@ static const char stepper_lua[] =
     "    return { decision = 'ok' }\n"
     "  end }\n";
 
-static int open_host(fixture *f, const char *policies)
-{
-    skh_host_options o = {.struct_size = sizeof o,
-                          .db_path = f->db,
-                          .policies_dir = policies ? policies : f->policies,
-                          .create = 1};
-    skh_error err;
-    int rc = skh_host_open(&o, &f->host, &err);
-    if (rc)
-        fprintf(stderr, "skh_host_open: %s: %s\n", err.what, err.message);
-    return rc;
-}
-
-static int teardown(void **state);
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    unsetenv("SKILLHOST_REACT_MODE");
-    unsetenv("SKILLHOST_REACT_MAX_ITER");
-    unsetenv("SKILLHOST_REACT_FIDELITY");
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/skh-ab-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof f->db, "%s/skillhost.db", f->dir);
-    snprintf(f->skill_lua, sizeof f->skill_lua, "%s/stepper.lua", f->dir);
-    shipped_policies(f->policies, sizeof f->policies);
-    write_file(f->skill_lua, stepper_lua);
-    if (open_host(f, NULL) != SKH_OK) {
-        teardown(state);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[PATH_MAX + 16];
-    skh_host_close(f->host);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
-    free(f);
-    return 0;
+    fixture_options o = {.name = "ab", .skill_file = "stepper.lua", .skill_text = stepper_lua};
+    return fixture_setup(state, &o);
 }
 
 /* ---- helpers ----------------------------------------------------------------------- */
-
-static char *add(fixture *f, const char *skill, const char *content, const char *state)
-{
-    skh_variant_spec spec = {.struct_size = sizeof spec,
-                             .skill = skill,
-                             .impl = f->skill_lua,
-                             .content = content,
-                             .state = state};
-    char *id = NULL;
-    skh_error err;
-    if (skh_variant_add(f->host, &spec, &id, &err))
-        fail_msg("variant add %s: %s: %s", skill, err.what, err.message);
-    return id;
-}
 
 /* st@v1 production "a" (fails the threshold), st@v2 prototype "a b" (passes). */
 static void two_variants(fixture *f)
@@ -173,70 +84,6 @@ static int start_fails(fixture *f, const skh_ab_spec *spec, skh_error *err)
     return rc;
 }
 
-static sqlite3 *raw(const fixture *f)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    return db;
-}
-
-static void sql_exec(const fixture *f, const char *sql)
-{
-    sqlite3 *db = raw(f);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-/* The first column of the first row, as text ("" for NULL or no row); caller frees. */
-static char *q_text(const fixture *f, const char *sql, const char *arg)
-{
-    sqlite3 *db = raw(f);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    if (arg)
-        sqlite3_bind_text(s, 1, arg, -1, SQLITE_TRANSIENT);
-    char *out = NULL;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-        out = strdup((const char *)sqlite3_column_text(s, 0));
-    else
-        out = strdup("");
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    assert_non_null(out);
-    return out;
-}
-
-static double q_real(const fixture *f, const char *sql, const char *arg)
-{
-    char *t = q_text(f, sql, arg);
-    double v = *t ? strtod(t, NULL) : NAN;
-    free(t);
-    return v;
-}
-
-static long long q_int(const fixture *f, const char *sql, const char *arg)
-{
-    char *t = q_text(f, sql, arg);
-    long long v = *t ? strtoll(t, NULL, 10) : -1;
-    free(t);
-    return v;
-}
-
-static void assert_text(const fixture *f, const char *sql, const char *arg, const char *want)
-{
-    char *t = q_text(f, sql, arg);
-    if (strcmp(t, want) != 0) {
-        fprintf(stderr, "%s [%s]: got '%s', want '%s'\n", sql, arg ? arg : "", t, want);
-        free(t);
-        fail();
-    }
-    free(t);
-}
-
 static void set_counts(const fixture *f, const char *test_id, long nc, long sc, long nt, long st)
 {
     char sql[512];
@@ -246,7 +93,7 @@ static void set_counts(const fixture *f, const char *test_id, long nc, long sc, 
              " treatment_attempts = %ld, step_control_trials = %ld, step_control_successes = %ld,"
              " step_treatment_trials = %ld, step_treatment_successes = %ld WHERE test_id = '%s'",
              nc, sc, nc, nt, st, nt, nc, sc, nt, st, test_id);
-    sql_exec(f, sql);
+    sql_exec(f->db, sql);
 }
 
 static store_ab_verdict verdict(const char *test_id, store_ab_action action)
@@ -277,28 +124,7 @@ static char *run(fixture *f, const char *skill, const char *key, const char *var
     skh_exec_options o = SKH_EXEC_OPTIONS_INIT;
     o.key = key;
     o.variant = variant;
-    skh_result *r = NULL;
-    skh_error err;
-    int rc = skh_execute(f->host, skill, "{}", &o, &r, &err);
-    if (rc != SKH_OK && rc != SKH_EFAILED)
-        fail_msg("execute %s: %s: %s", skill, err.what, err.message);
-    assert_non_null(r);
-    char *v = strdup(skh_result_variant(r));
-    assert_non_null(v);
-    skh_result_free(r);
-    return v;
-}
-
-static int wait_children(const pid_t *pids, int n)
-{
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        int status = 0;
-        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0)
-            bad++;
-    }
-    return bad;
+    return served_by(f, skill, "{}", &o);
 }
 
 /* ---- the router ---------------------------------------------------------------------- */
@@ -889,7 +715,7 @@ static void test_ab_lua_decisions(void **state)
 
     /* The seeds' rule, shipped for comparison, promotes on the margin alone. */
     policy_set *ex = NULL;
-    char dir[PATH_MAX + 16];
+    char dir[PATH_MAX + 64];
     skh_error err;
     snprintf(dir, sizeof dir, "%s/examples", f->policies);
     assert_int_equal(policy_set_open(dir, NULL, &ex, &err), SKH_OK);
@@ -1022,9 +848,10 @@ static void test_after_trial_rollout_steps(void **state)
     assert_text(f, "SELECT weight || ' ' || step FROM ab_test_assignments WHERE test_id = ?1", id,
                 "100.0 1");
     /* At 100% only the treatment runs; the control's count is the rollout's so far. */
-    sql_exec(f, "UPDATE ab_test_assignments SET treatment_trials = 20, treatment_successes = 20,"
-                " treatment_attempts = 20, step_treatment_trials = 10,"
-                " step_treatment_successes = 10");
+    sql_exec(f->db,
+             "UPDATE ab_test_assignments SET treatment_trials = 20, treatment_successes = 20,"
+             " treatment_attempts = 20, step_treatment_trials = 10,"
+             " step_treatment_successes = 10");
     assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
     assert_text(f, "SELECT status FROM ab_test_assignments WHERE test_id = ?1", id, "promoted");
     assert_text(f, "SELECT group_concat(verdict, ',') FROM decisions WHERE kind = 'rollout'", NULL,
@@ -1040,8 +867,10 @@ static void test_after_trial_policy_errors(void **state)
     snprintf(pol, sizeof pol, "%s/pol", f->dir);
     assert_int_equal(mkdir(pol, 0755), 0);
     snprintf(file, sizeof file, "%s/ab.lua", pol);
-    write_file(file, "return { kind = 'policy', name = 'ab', version = '0',\n"
-                     "  decide = function(f) error('broken rule') end }\n");
+    write_file(file,
+               "return { kind = 'policy', name = 'ab', version = '0',\n"
+               "  decide = function(f) error('broken rule') end }\n",
+               0644);
     skh_host_close(f->host);
     f->host = NULL;
     assert_int_equal(open_host(f, pol), SKH_OK);
@@ -1056,8 +885,10 @@ static void test_after_trial_policy_errors(void **state)
     free(obs);
 
     /* An edited policy answering nonsense: also recorded, still nothing applied. */
-    write_file(file, "return { kind = 'policy', name = 'ab', version = '1',\n"
-                     "  decide = function(f) return { winner = 'maybe' } end }\n");
+    write_file(file,
+               "return { kind = 'policy', name = 'ab', version = '1',\n"
+               "  decide = function(f) return { winner = 'maybe' } end }\n",
+               0644);
     assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
     assert_text(f, "SELECT status FROM ab_test_assignments WHERE test_id = ?1", id, "running");
     obs = q_text(f,
@@ -1069,9 +900,11 @@ static void test_after_trial_policy_errors(void **state)
     assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE verdict = 'error'", NULL), 2);
 
     /* await_approval from the policy. */
-    write_file(file, "return { kind = 'policy', name = 'ab', version = '2',\n"
-                     "  decide = function(f) return { winner = 'treatment',"
-                     " on_win = 'await_approval', reason = 'r' } end }\n");
+    write_file(file,
+               "return { kind = 'policy', name = 'ab', version = '2',\n"
+               "  decide = function(f) return { winner = 'treatment',"
+               " on_win = 'await_approval', reason = 'r' } end }\n",
+               0644);
     assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
     assert_text(f, "SELECT status FROM ab_test_assignments WHERE test_id = ?1", id,
                 "awaiting_approval");
@@ -1269,26 +1102,27 @@ int main(void)
         cmocka_unit_test(test_router_split),
         cmocka_unit_test(test_router_monotone_and_sticky),
         cmocka_unit_test(test_router_tests_independent),
-        cmocka_unit_test_setup_teardown(test_start_records_test, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_long_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_control_without_production, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_rollout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_promotion_applied_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_promotion_race_two_processes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_archive, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_await_approval, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rollout_advance_and_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_manual_stop_and_min_p, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ab_lua_decisions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rollout_lua_decisions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_after_trial_promotes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_after_trial_rollout_steps, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_after_trial_policy_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_execute_counts_trials, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_execute_two_processes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_execute_better_variant_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_records_test, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_start_refusals, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_start_long_name, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_start_control_without_production, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_start_rollout, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_promotion_applied_once, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_promotion_race_two_processes, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archive, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_await_approval, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_advance_and_stop, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_manual_stop_and_min_p, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_ab_lua_decisions, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_lua_decisions, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_after_trial_promotes, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_after_trial_rollout_steps, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_after_trial_policy_errors, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_status_json, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_execute_counts_trials, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_execute_two_processes, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_execute_better_variant_wins, setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("ab", tests, NULL, NULL);
 }

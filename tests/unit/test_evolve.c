@@ -26,111 +26,12 @@
 #include "loader.h"
 #include "store.h"
 
-typedef struct fixture {
-    char dir[64];
-    char db[PATH_MAX];
-    skh_host *host;
-} fixture;
-
-static char srcdir[PATH_MAX];
-static char evolver_lua[PATH_MAX + 64];
-
-/* make check exports top_srcdir; run by hand, the source file's own path tells. */
-static void find_srcdir(void)
-{
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(srcdir, sizeof srcdir, "%s", top);
-    } else {
-        snprintf(srcdir, sizeof srcdir, "%s", __FILE__);
-        char *cut = strstr(srcdir, "tests/unit/test_evolve.c");
-        assert_non_null(cut);
-        *cut = '\0';
-        if (!srcdir[0])
-            snprintf(srcdir, sizeof srcdir, ".");
-    }
-    snprintf(evolver_lua, sizeof evolver_lua, "%s/plugins/keyword_evolver.lua", srcdir);
-}
+#include "fixture.h"
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    find_srcdir();
-    if (!getenv("SKILLHOST_PLUGIN_PATH")) {
-        char pp[PATH_MAX + 32];
-        snprintf(pp, sizeof pp, "plugins/.libs:%s/plugins", srcdir);
-        setenv("SKILLHOST_PLUGIN_PATH", pp, 1);
-    }
-    if (!getenv("SKILLHOST_POLICIES")) {
-        char pol[PATH_MAX + 16];
-        snprintf(pol, sizeof pol, "%s/policies", srcdir);
-        setenv("SKILLHOST_POLICIES", pol, 1);
-    }
-    unsetenv("SKILLHOST_REACT_MODE");
-    unsetenv("SKILLHOST_REACT_MAX_ITER");
-    unsetenv("SKILLHOST_REACT_FIDELITY");
-    unsetenv("SKILLHOST_EVOLVE_AUTO");
-    unsetenv("SKILLHOST_EVOLVE_WINDOW");
-    snprintf(f->dir, sizeof f->dir, "/tmp/skh-evolve-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof f->db, "%s/ws/skillhost.db", f->dir);
-    skh_host_options o = {.struct_size = sizeof o, .db_path = f->db, .create = 1};
-    skh_error err;
-    if (skh_host_open(&o, &f->host, &err) != SKH_OK)
-        fail_msg("host open: %s: %s", err.what, err.message);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[PATH_MAX + 16];
-    skh_host_close(f->host);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
-}
-
-/* The first column of the first row, as text ("" for none or NULL); caller frees. */
-static char *query(const fixture *f, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    char *out = NULL;
-    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        out = strdup((const char *)sqlite3_column_text(st, 0));
-    else
-        out = strdup("");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    assert_non_null(out);
-    return out;
-}
-
-static long long count(const fixture *f, const char *sql)
-{
-    char *s = query(f, sql);
-    long long n = strtoll(s, NULL, 10);
-    free(s);
-    return n;
-}
-
-static void assert_query(const fixture *f, const char *sql, const char *want)
-{
-    char *got = query(f, sql);
-    if (strcmp(got, want) != 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s: got '%s', expected '%s'", sql, got, want);
-        free(got);
-        fail_msg("%s", msg);
-    }
-    free(got);
+    fixture_options o = {.name = "evolve"};
+    return fixture_setup(state, &o);
 }
 
 typedef struct variant_args {
@@ -171,7 +72,7 @@ static void run(fixture *f, const char *skill, const char *input)
 static void write_evolver(const fixture *f, const char *name, const char *body, char *path,
                           size_t len)
 {
-    snprintf(path, len, "%s/%s.lua", f->dir, name);
+    assert_true(snprintf(path, len, "%s/%s.lua", f->dir, name) < (int)len);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     fprintf(fp,
@@ -297,25 +198,25 @@ static void test_child_variant(void **state)
                      SKH_OK);
     assert_string_equal(id, "spam@v3");
     free(id);
-    assert_query(f,
-                 "SELECT parent_id || ' ' || state || ' ' || (impl = (SELECT impl FROM "
-                 "skill_variations WHERE variation_id = 'spam@v1')) || ' ' || patterns || ' ' "
-                 "|| variation_content FROM skill_variations WHERE variation_id = 'spam@v2'",
-                 "spam@v1 prototype 1 [\"read_input\",\"decide\"] {\"threshold\":2}");
-    assert_query(f, "SELECT patterns FROM skill_variations WHERE variation_id = 'spam@v3'",
-                 "[\"decide\"]");
-    assert_query(f,
-                 "SELECT COUNT(*) FROM skill_variations WHERE impl_sha256 = (SELECT impl_sha256 "
-                 "FROM skill_variations WHERE variation_id = 'spam@v1')",
-                 "3");
-    assert_query(f,
-                 "SELECT description || ' ' || before_fidelity FROM learning_events WHERE "
-                 "event_type = 'variation_evolved' AND variation_id = 'spam@v2'",
-                 "why 0.5");
-    assert_query(f,
-                 "SELECT before_fidelity IS NULL FROM learning_events WHERE event_type = "
-                 "'variation_evolved' AND variation_id = 'spam@v3'",
-                 "1");
+    assert_text(f,
+                "SELECT parent_id || ' ' || state || ' ' || (impl = (SELECT impl FROM "
+                "skill_variations WHERE variation_id = 'spam@v1')) || ' ' || patterns || ' ' "
+                "|| variation_content FROM skill_variations WHERE variation_id = 'spam@v2'",
+                NULL, "spam@v1 prototype 1 [\"read_input\",\"decide\"] {\"threshold\":2}");
+    assert_text(f, "SELECT patterns FROM skill_variations WHERE variation_id = 'spam@v3'", NULL,
+                "[\"decide\"]");
+    assert_text(f,
+                "SELECT COUNT(*) FROM skill_variations WHERE impl_sha256 = (SELECT impl_sha256 "
+                "FROM skill_variations WHERE variation_id = 'spam@v1')",
+                NULL, "3");
+    assert_text(f,
+                "SELECT description || ' ' || before_fidelity FROM learning_events WHERE "
+                "event_type = 'variation_evolved' AND variation_id = 'spam@v2'",
+                NULL, "why 0.5");
+    assert_text(f,
+                "SELECT before_fidelity IS NULL FROM learning_events WHERE event_type = "
+                "'variation_evolved' AND variation_id = 'spam@v3'",
+                NULL, "1");
     assert_int_equal(store_variant_parent(f->host->st, "spam@v3", &parent, &err), SKH_OK);
     assert_string_equal(parent, "spam@v2");
     free(parent);
@@ -328,7 +229,7 @@ static void test_child_variant(void **state)
     assert_int_equal(
         store_variant_add_child(f->host->st, "spam@v1", "x", "{\"a\":1}", "", NAN, &id, &err),
         SKH_EINVAL);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM skill_variations"), 3);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM skill_variations", NULL), 3);
 }
 
 /* ---- keyword_evolver on hand-made facts ------------------------------------ */
@@ -339,6 +240,8 @@ static json_t *call_evolver(const char *facts, int *category)
     plugin_limits_default(&lim);
     plugin *p = NULL;
     skh_error err;
+    char evolver_lua[PATH_MAX + 64];
+    snprintf(evolver_lua, sizeof evolver_lua, "%s/plugins/keyword_evolver.lua", fixture_srcdir());
     if (plugin_load(evolver_lua, &lim, &p, &err) != SKH_OK)
         fail_msg("load %s: %s", evolver_lua, err.message);
     assert_int_equal(p->kind, SKH_KIND_EVOLVER);
@@ -363,7 +266,6 @@ static const char *field(json_t *o, const char *k)
 static void test_keyword_evolver_lowers_and_adds(void **state)
 {
     (void)state;
-    find_srcdir();
     /* Three spam texts missed; "claim" and "prize" recur, "meeting" is also in ham. */
     const char *facts =
         "{\"skill\":\"spam\",\"variant\":\"spam@v1\",\"threshold\":0.9,"
@@ -442,7 +344,7 @@ static void test_evolve_end_to_end(void **state)
     fixture *f = *state;
     skh_free(ADD(f, .skill = "spam", .state = "production", .content = strict,
                  .evolver = "keyword_evolver.lua"));
-    assert_query(f, "SELECT evolver LIKE '/%/keyword_evolver.lua' FROM skills", "1");
+    assert_text(f, "SELECT evolver LIKE '/%/keyword_evolver.lua' FROM skills", NULL, "1");
     run(f, "spam", "{\"text\":\"Claim your prize, winner\",\"label\":\"spam\"}");
     run(f, "spam", "{\"text\":\"prize waiting: claim it\",\"label\":\"spam\"}");
     run(f, "spam", "{\"text\":\"buy free money now\",\"label\":\"spam\"}");
@@ -455,39 +357,42 @@ static void test_evolve_end_to_end(void **state)
         fail_msg("evolve: %s: %s", err.what, err.message);
     assert_string_equal(vid, "spam@v2");
     assert_non_null(tid);
-    assert_query(f,
-                 "SELECT parent_id || ' ' || state FROM skill_variations WHERE variation_id = "
-                 "'spam@v2'",
-                 "spam@v1 prototype");
-    assert_query(f,
-                 "SELECT COUNT(*) FROM skill_variations a, skill_variations b WHERE a.variation_id "
-                 "= 'spam@v1' AND b.variation_id = 'spam@v2' AND a.impl = b.impl AND "
-                 "a.impl_sha256 = b.impl_sha256 AND a.patterns = b.patterns",
-                 "1");
-    assert_query(f, "SELECT variation_content FROM skill_variations WHERE variation_id = 'spam@v2'",
-                 "{\"threshold\":2,\"words\":[\"buy\",\"free\",\"money\",\"claim\",\"prize\","
-                 "\"waiting\"]}");
+    assert_text(f,
+                "SELECT parent_id || ' ' || state FROM skill_variations WHERE variation_id = "
+                "'spam@v2'",
+                NULL, "spam@v1 prototype");
+    assert_text(f,
+                "SELECT COUNT(*) FROM skill_variations a, skill_variations b WHERE a.variation_id "
+                "= 'spam@v1' AND b.variation_id = 'spam@v2' AND a.impl = b.impl AND "
+                "a.impl_sha256 = b.impl_sha256 AND a.patterns = b.patterns",
+                NULL, "1");
+    assert_text(f, "SELECT variation_content FROM skill_variations WHERE variation_id = 'spam@v2'",
+                NULL,
+                "{\"threshold\":2,\"words\":[\"buy\",\"free\",\"money\",\"claim\",\"prize\","
+                "\"waiting\"]}");
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT control_version || ' ' || treatment_version || ' ' || status FROM "
              "ab_test_assignments WHERE test_id = '%s'",
              tid);
-    assert_query(f, sql, "spam@v1 spam@v2 running");
+    assert_text(f, sql, NULL, "spam@v1 spam@v2 running");
     assert_int_equal(
-        count(f, "SELECT COUNT(*) FROM learning_events WHERE event_type = 'variation_evolved'"), 1);
+        q_int(f, "SELECT COUNT(*) FROM learning_events WHERE event_type = 'variation_evolved'",
+              NULL),
+        1);
     skh_free(vid);
     skh_free(tid);
 
     /* One test per skill: a second evolve is refused before the evolver runs. */
     assert_int_equal(skh_evolve(f->host, "spam", NULL, NULL, NULL, &err), SKH_EFAILED);
     assert_non_null(strstr(err.message, "still running"));
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM skill_variations"), 2);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM skill_variations", NULL), 2);
 
     /* The same evidence proposes what spam@v2 holds: nothing new to test. */
     assert_int_equal(skh_ab_stop(f->host, "spam", "make room", &err), SKH_OK);
     assert_int_equal(skh_evolve(f->host, "spam", NULL, NULL, NULL, &err), SKH_EFAILED);
     assert_non_null(strstr(err.message, "proposed what spam@v2 already holds"));
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM skill_variations"), 2);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM skill_variations", NULL), 2);
     /* New evidence, a new proposal, still evolved from the serving variant. */
     run(f, "spam", "{\"text\":\"jackpot! claim the jackpot\",\"label\":\"spam\"}");
     rc = skh_evolve(f->host, "spam", NULL, &vid, NULL, &err);
@@ -495,8 +400,8 @@ static void test_evolve_end_to_end(void **state)
         fail_msg("evolve: %s: %s", err.what, err.message);
     assert_string_equal(vid, "spam@v3");
     skh_free(vid);
-    assert_query(f, "SELECT parent_id FROM skill_variations WHERE variation_id = 'spam@v3'",
-                 "spam@v1");
+    assert_text(f, "SELECT parent_id FROM skill_variations WHERE variation_id = 'spam@v3'", NULL,
+                "spam@v1");
 }
 
 static void test_refusals(void **state)
@@ -525,8 +430,8 @@ static void test_refusals(void **state)
     assert_int_equal(skh_variant_add(f->host, &spec, &id, &err), SKH_ENOTFOUND);
     assert_int_equal(skh_evolve(f->host, "plain", "keyword_classifier.lua", NULL, NULL, &err),
                      SKH_EPLUGIN);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM skill_variations"), 1);
-    assert_query(f, "SELECT evolver IS NULL FROM skills WHERE skill_id = 'plain'", "1");
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
+    assert_text(f, "SELECT evolver IS NULL FROM skills WHERE skill_id = 'plain'", NULL, "1");
 
     /* A prototype serving the skill would be displaced by its own child. */
     skh_free(ADD(f, .skill = "proto", .evolver = "keyword_evolver.lua"));
@@ -581,10 +486,12 @@ static void test_failing_evolver_registers_nothing(void **state)
     assert_int_equal(skh_evolve(f->host, "spam", path, NULL, NULL, &err), SKH_EFAILED);
     assert_non_null(strstr(err.message, "proposed no change to spam@v1 (looks fine)"));
 
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM skill_variations"), 1);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM ab_test_assignments"), 0);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM learning_events WHERE event_type = "
-                              "'variation_evolved'"),
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM ab_test_assignments", NULL), 0);
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM learning_events WHERE event_type = "
+                           "'variation_evolved'",
+                           NULL),
                      0);
 
     /* Patterns as a comma string are accepted, trimmed, and replace the parent's. */
@@ -605,14 +512,14 @@ static void test_failing_evolver_registers_nothing(void **state)
     char *pats = json_dumps(json_object_get(report, "patterns"), JSON_COMPACT);
     assert_string_equal(pats, "[\"read_input\",\"decide\"]");
     free(pats);
-    assert_query(f, "SELECT patterns FROM skill_variations WHERE variation_id = 'spam@v2'",
-                 "[\"read_input\",\"decide\"]");
+    assert_text(f, "SELECT patterns FROM skill_variations WHERE variation_id = 'spam@v2'", NULL,
+                "[\"read_input\",\"decide\"]");
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT weight || ' ' || sample_size_target FROM ab_test_assignments WHERE test_id "
              "= '%s'",
              field(report, "test_id"));
-    assert_query(f, sql, "30.0 40");
+    assert_text(f, sql, NULL, "30.0 40");
     json_decref(report);
 }
 
@@ -620,7 +527,7 @@ static void test_failing_evolver_registers_nothing(void **state)
 
 static long long variants(const fixture *f)
 {
-    return count(f, "SELECT COUNT(*) FROM skill_variations");
+    return q_int(f, "SELECT COUNT(*) FROM skill_variations", NULL);
 }
 
 static void set_config(fixture *f, const char *key, const char *value)
@@ -678,20 +585,21 @@ static void test_auto_evolve(void **state)
     /* Every condition holds: evolve once, and keep the decision. */
     assert_int_equal(evolve_maybe_auto(f->host, "weak", &err), SKH_OK);
     assert_int_equal(variants(f), 4);
-    assert_query(f,
-                 "SELECT parent_id || ' ' || variation_content FROM skill_variations WHERE "
-                 "variation_id = 'weak@v3'",
-                 "weak@v1 {\"threshold\":1,\"words\":[\"buy\",\"free\",\"winner\",\"click\","
-                 "\"offer\",\"money\",\"prize\",\"cheap\"]}");
-    assert_query(f,
-                 "SELECT treatment_version FROM ab_test_assignments WHERE skill_name = 'weak' AND "
-                 "status = 'running'",
-                 "weak@v3");
-    assert_query(f, "SELECT verdict || ' ' || variant_id FROM decisions WHERE kind = 'evolve'",
-                 "evolve weak@v1");
+    assert_text(f,
+                "SELECT parent_id || ' ' || variation_content FROM skill_variations WHERE "
+                "variation_id = 'weak@v3'",
+                NULL,
+                "weak@v1 {\"threshold\":1,\"words\":[\"buy\",\"free\",\"winner\",\"click\","
+                "\"offer\",\"money\",\"prize\",\"cheap\"]}");
+    assert_text(f,
+                "SELECT treatment_version FROM ab_test_assignments WHERE skill_name = 'weak' AND "
+                "status = 'running'",
+                NULL, "weak@v3");
+    assert_text(f, "SELECT verdict || ' ' || variant_id FROM decisions WHERE kind = 'evolve'", NULL,
+                "evolve weak@v1");
     assert_int_equal(evolve_maybe_auto(f->host, "weak", &err), SKH_OK);
     assert_int_equal(variants(f), 4);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'evolve'"), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'evolve'", NULL), 1);
 }
 
 static void test_auto_evolve_tries_once_per_window(void **state)
@@ -717,7 +625,7 @@ static void test_auto_evolve_tries_once_per_window(void **state)
     /* The evolver's failure is returned and kept... */
     assert_int_equal(evolve_maybe_auto(f->host, "weak", &err), SKH_EPLUGIN);
     assert_non_null(strstr(err.message, "no idea"));
-    assert_query(f, "SELECT verdict FROM decisions WHERE kind = 'evolve'", "error");
+    assert_text(f, "SELECT verdict FROM decisions WHERE kind = 'evolve'", NULL, "error");
     /*
      * ...and not retried after every request (this one's own check and the
      * direct one see a window that started before the attempt), only once
@@ -727,23 +635,25 @@ static void test_auto_evolve_tries_once_per_window(void **state)
     usleep(2000);
     run(f, "weak", "{\"text\":\"c\"}");
     assert_int_equal(evolve_maybe_auto(f->host, "weak", &err), SKH_OK);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'evolve'"), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'evolve'", NULL), 1);
     run(f, "weak", "{\"text\":\"d\"}"); /* skh_execute tries again, and fails again */
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'evolve'"), 2);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'evolve'", NULL), 2);
     assert_int_equal(variants(f), 1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_evidence_and_weak_patterns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_child_variant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_and_weak_patterns, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_child_variant, setup, fixture_teardown),
         cmocka_unit_test(test_keyword_evolver_lowers_and_adds),
-        cmocka_unit_test_setup_teardown(test_evolve_end_to_end, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failing_evolver_registers_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auto_evolve, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auto_evolve_tries_once_per_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evolve_end_to_end, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failing_evolver_registers_nothing, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_evolve, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_evolve_tries_once_per_window, setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests_name("evolve", tests, NULL, NULL);
 }

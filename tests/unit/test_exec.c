@@ -31,21 +31,9 @@
 #include "loader.h"
 #include "trust.h"
 
-static char fixdir[PATH_MAX];
+#include "fixture.h"
 
-/* make check exports top_srcdir; run by hand, the source file's own path tells. */
-static void find_fixtures(void)
-{
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(fixdir, sizeof fixdir, "%s/tests/cli/fixtures", top);
-        return;
-    }
-    snprintf(fixdir, sizeof fixdir, "%s", __FILE__);
-    char *cut = strstr(fixdir, "tests/unit/test_exec.c");
-    assert_non_null(cut);
-    snprintf(cut, sizeof fixdir - (size_t)(cut - fixdir), "tests/cli/fixtures");
-}
+static char fixdir[PATH_MAX];
 
 static int load_cmd(int timeout_ms, plugin **p, skh_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -65,7 +53,7 @@ static int load_cmd(int timeout_ms, plugin **p, skh_error *err, const char *fmt,
 }
 
 /* Load "exec:FIXDIR/ARGS" and insist it works. */
-static plugin *fixture(int timeout_ms, const char *args)
+static plugin *exec_fixture(int timeout_ms, const char *args)
 {
     plugin *p = NULL;
     skh_error err;
@@ -148,7 +136,7 @@ static char *repeat(char c, size_t n, const char *prefix, const char *suffix)
 static void test_output_steps_and_input(void **state)
 {
     (void)state;
-    plugin *p = fixture(10000, "echo_skill.sh");
+    plugin *p = exec_fixture(10000, "echo_skill.sh");
     assert_string_equal(p->name, "echo_skill_sh");
     assert_string_equal(p->version, "exec");
     assert_int_equal(p->kind, SKH_KIND_SKILL);
@@ -181,7 +169,7 @@ static void test_output_steps_and_input(void **state)
 static void test_environment(void **state)
 {
     (void)state;
-    plugin *p = fixture(10000, "env_skill.sh");
+    plugin *p = exec_fixture(10000, "env_skill.sh");
     setenv("EXEC_TEST_MARK", "42", 1);
     setenv("SKILLHOST_CONTENT", "stale", 1); /* the host's own must never leak through */
     skh_call call;
@@ -221,15 +209,15 @@ static void test_environment(void **state)
 static void test_error_object_category(void **state)
 {
     (void)state;
-    plugin *p = fixture(10000, "fail_network.sh");
+    plugin *p = exec_fixture(10000, "fail_network.sh");
     skh_call call;
     run(p, &call, "{}", NULL, NULL, 1);
     assert_fails(&call, SKH_ERR_NETWORK, "upstream down");
     call_release(&call);
     plugin_close(p);
 
-    p = fixture(10000,
-                "exit_code.sh 3 '{\"error\":{\"category\":\"cosmic\",\"message\":\"rays\"}}'");
+    p = exec_fixture(10000,
+                     "exit_code.sh 3 '{\"error\":{\"category\":\"cosmic\",\"message\":\"rays\"}}'");
     run(p, &call, "{}", NULL, NULL, 1);
     assert_fails(&call, SKH_ERR_INTERNAL, "unknown error category \"cosmic\": rays");
     call_release(&call);
@@ -253,7 +241,7 @@ static void test_exit_status_table(void **state)
         snprintf(args, sizeof args, "exit_code.sh %d", rows[i].status);
         snprintf(want, sizeof want, "exited with status %d: exit_code: exiting with status %d",
                  rows[i].status, rows[i].status);
-        plugin *p = fixture(10000, args);
+        plugin *p = exec_fixture(10000, args);
         skh_call call;
         run(p, &call, "{}", NULL, NULL, 1);
         assert_fails(&call, rows[i].category, want);
@@ -265,7 +253,7 @@ static void test_exit_status_table(void **state)
 static void test_signal_is_crash(void **state)
 {
     (void)state;
-    plugin *p = fixture(10000, "segv.sh");
+    plugin *p = exec_fixture(10000, "segv.sh");
     skh_call call;
     run(p, &call, "{}", NULL, NULL, 1);
     assert_fails(&call, SKH_ERR_CRASH, "killed by signal 11 (");
@@ -276,14 +264,14 @@ static void test_signal_is_crash(void **state)
 static void test_bad_json_is_crash(void **state)
 {
     (void)state;
-    plugin *p = fixture(10000, "bad_json.sh");
+    plugin *p = exec_fixture(10000, "bad_json.sh");
     skh_call call;
     run(p, &call, "{}", NULL, NULL, 1);
     assert_fails(&call, SKH_ERR_CRASH, "stdout is not JSON: line 1, column ");
     call_release(&call);
     plugin_close(p);
 
-    p = fixture(10000, "exit_code.sh 0 '[1, 2]'");
+    p = exec_fixture(10000, "exit_code.sh 0 '[1, 2]'");
     run(p, &call, "{}", NULL, NULL, 1);
     assert_fails(&call, SKH_ERR_CRASH, "not an object");
     call_release(&call);
@@ -324,7 +312,7 @@ static void test_timeout_kills_group(void **state)
     char dir[64], pidfile[PATH_MAX], args[PATH_MAX + 32];
     make_tmp(dir, pidfile, "pids", "", 0600);
     snprintf(args, sizeof args, "sleeper.sh %s", pidfile);
-    plugin *p = fixture(300, args);
+    plugin *p = exec_fixture(300, args);
 
     int64_t start = now_ms();
     skh_call call;
@@ -361,7 +349,7 @@ static void test_sigpipe_survived(void **state)
     (void)state;
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE that escaped would end this test program */
     char *input = repeat('x', 1024 * 1024, "{\"s\":\"", "\"}");
-    plugin *p = fixture(10000, "noread.sh");
+    plugin *p = exec_fixture(10000, "noread.sh");
     for (int i = 0; i < 3; i++) {
         skh_call call;
         run(p, &call, input, NULL, NULL, 1);
@@ -394,7 +382,7 @@ static void test_chatty_child_no_deadlock(void **state)
 {
     (void)state;
     char *input = repeat('x', 1024 * 1024, "{\"s\":\"", "\"}");
-    plugin *p = fixture(10000, "chatty.sh");
+    plugin *p = exec_fixture(10000, "chatty.sh");
     skh_call call;
     run(p, &call, input, NULL, NULL, 1);
     json_t *o = output_json(&call);
@@ -409,7 +397,7 @@ static void test_chatty_child_no_deadlock(void **state)
 
 static void run_words(const char *args, const char *want_key, const char *want_value)
 {
-    plugin *p = fixture(10000, args);
+    plugin *p = exec_fixture(10000, args);
     skh_call call;
     run(p, &call, "{}", NULL, NULL, 1);
     json_t *o = output_json(&call);
@@ -429,7 +417,7 @@ static void test_quoting(void **state)
     run_words("exit_code.sh 0 '{\"m\":'\"\\\"mixed\\\"\"'}'", "m", "mixed");
 
     /* The output is the program's own text, only trimmed. */
-    plugin *p = fixture(10000, "exit_code.sh 0 '  {\"a\": 0.1}  '");
+    plugin *p = exec_fixture(10000, "exit_code.sh 0 '  {\"a\": 0.1}  '");
     skh_call call;
     run(p, &call, "{}", NULL, NULL, 1);
     assert_string_equal(call.output, "{\"a\": 0.1}");
@@ -589,8 +577,8 @@ static void test_no_fd_leak(void **state)
     skh_error err;
     plugin *ok = NULL;
     assert_int_equal(load_cmd(10000, &ok, &err, "exec:printf {}"), SKH_OK);
-    plugin *failing = fixture(10000, "exit_code.sh 3");
-    plugin *noread = fixture(10000, "noread.sh");
+    plugin *failing = exec_fixture(10000, "exit_code.sh 3");
+    plugin *noread = exec_fixture(10000, "noread.sh");
     char *input = repeat('x', 256 * 1024, "\"", "\"");
 
     int before = count_fds();
@@ -611,7 +599,7 @@ static void test_no_fd_leak(void **state)
 
 int main(void)
 {
-    find_fixtures();
+    snprintf(fixdir, sizeof fixdir, "%s/tests/cli/fixtures", fixture_srcdir());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_output_steps_and_input),
         cmocka_unit_test(test_environment),

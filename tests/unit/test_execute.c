@@ -19,64 +19,15 @@
 
 #include <skillhost/host.h>
 
-typedef struct fixture {
-    char dir[64];
-    char db[PATH_MAX];
-    skh_host *host;
-} fixture;
-
-static void plugin_path_default(void)
-{
-    if (!getenv("SKILLHOST_PLUGIN_PATH"))
-        setenv("SKILLHOST_PLUGIN_PATH", "plugins/.libs", 1);
-}
+#include "fixture.h"
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    plugin_path_default();
-    unsetenv("SKILLHOST_REACT_MODE");
-    unsetenv("SKILLHOST_REACT_MAX_ITER");
-    unsetenv("SKILLHOST_REACT_FIDELITY");
-    if (!getenv("SKILLHOST_POLICIES"))
-        setenv("SKILLHOST_POLICIES", "../policies", 1);
-    snprintf(f->dir, sizeof f->dir, "/tmp/skh-exec-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof f->db, "%s/ws/skillhost.db", f->dir);
-    skh_host_options o = {.struct_size = sizeof o, .db_path = f->db, .create = 1};
-    skh_error err;
-    assert_int_equal(skh_host_open(&o, &f->host, &err), SKH_OK);
-    *state = f;
-    return 0;
+    fixture_options o = {.name = "exec"};
+    return fixture_setup(state, &o);
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[PATH_MAX + 16];
-    skh_host_close(f->host);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
-}
-
-static long long count(const fixture *f, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    long long n = -1;
-    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
-static char *add(fixture *f, const char *skill, const char *impl, const char *state)
+static char *add_impl(fixture *f, const char *skill, const char *impl, const char *state)
 {
     skh_variant_spec spec = {
         .struct_size = sizeof spec, .skill = skill, .impl = impl, .state = state};
@@ -98,7 +49,7 @@ static json_t *output_of(const skh_result *r)
 static void test_execute_records_three_rows(void **state)
 {
     fixture *f = *state;
-    char *id = add(f, "spam", "keyword_classifier.so", "production");
+    char *id = add_impl(f, "spam", "keyword_classifier.so", "production");
     assert_string_equal(id, "spam@v1");
     skh_free(id);
     skh_result *r = NULL;
@@ -114,9 +65,10 @@ static void test_execute_records_three_rows(void **state)
     json_t *o = output_of(r);
     assert_string_equal(json_string_value(json_object_get(o, "decision")), "spam");
     json_decref(o);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM fidelity_metrics"), 1);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM outcome_metrics WHERE correct = 1"), 1);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM performance_metrics WHERE exception = 0"), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM fidelity_metrics", NULL), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM outcome_metrics WHERE correct = 1", NULL), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM performance_metrics WHERE exception = 0", NULL),
+                     1);
 
     char *json = NULL;
     assert_int_equal(skh_result_json(r, &json), SKH_OK);
@@ -134,7 +86,7 @@ static void test_execute_records_three_rows(void **state)
 static void test_react_retries_until_fidelity(void **state)
 {
     fixture *f = *state;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     skh_result *r = NULL;
     skh_error err;
     assert_int_equal(
@@ -154,15 +106,15 @@ static void test_react_retries_until_fidelity(void **state)
     assert_int_equal(json_array_size(json_object_get(prev, "patterns_missed")), 10);
     assert_non_null(json_string_value(json_object_get(prev, "feedback")));
     json_decref(o);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM fidelity_metrics"), 2);
-    assert_int_equal(count(f, "SELECT COUNT(DISTINCT request_id) FROM executions"), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM fidelity_metrics", NULL), 2);
+    assert_int_equal(q_int(f, "SELECT COUNT(DISTINCT request_id) FROM executions", NULL), 1);
     skh_result_free(r);
 }
 
 static void test_react_stops_at_max_and_options_apply(void **state)
 {
     fixture *f = *state;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     skh_result *r = NULL;
     skh_error err;
     assert_int_equal(
@@ -195,7 +147,7 @@ static void test_react_stops_at_max_and_options_apply(void **state)
 static void test_failure_is_recorded_and_categorised(void **state)
 {
     fixture *f = *state;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     skh_result *r = NULL;
     skh_error err;
     assert_int_equal(
@@ -206,8 +158,10 @@ static void test_failure_is_recorded_and_categorised(void **state)
     assert_int_equal(skh_result_error_category(r), SKH_ERR_CRASH);
     assert_null(skh_result_output(r));
     assert_true(skh_result_recorded(r));
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM performance_metrics WHERE exception = 1 AND "
-                              "error_category = 'crash'"),
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM performance_metrics WHERE exception = 1 AND "
+                           "error_category = 'crash'",
+                           NULL),
                      1);
     skh_result_free(r);
 }
@@ -215,7 +169,7 @@ static void test_failure_is_recorded_and_categorised(void **state)
 static void test_bad_input_records_nothing(void **state)
 {
     fixture *f = *state;
-    skh_free(add(f, "spam", "keyword_classifier.so", "production"));
+    skh_free(add_impl(f, "spam", "keyword_classifier.so", "production"));
     skh_result *r = NULL;
     skh_error err;
     assert_int_equal(skh_execute(f->host, "spam", "{\"text\": }", NULL, &r, &err), SKH_EINVAL);
@@ -224,7 +178,7 @@ static void test_bad_input_records_nothing(void **state)
     assert_int_equal(skh_execute(f->host, "spam", "[]", NULL, &r, &err), SKH_EINVAL);
     assert_int_equal(skh_execute(f->host, "nope", "{}", NULL, &r, &err), SKH_ENOTFOUND);
     assert_int_equal(skh_execute(f->host, "Bad!", "{}", NULL, &r, &err), SKH_EINVAL);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM executions"), 0);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM executions", NULL), 0);
 }
 
 static void test_changed_plugin_refused(void **state)
@@ -236,7 +190,7 @@ static void test_changed_plugin_refused(void **state)
     snprintf(copy, sizeof copy, "%s/kc.so", f->dir);
     snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod 644 '%s'", src, copy, copy);
     assert_int_equal(system(cmd), 0);
-    skh_free(add(f, "copy", copy, "production"));
+    skh_free(add_impl(f, "copy", copy, "production"));
     FILE *fp = fopen(copy, "a");
     assert_non_null(fp);
     fputc('x', fp);
@@ -246,13 +200,13 @@ static void test_changed_plugin_refused(void **state)
     assert_int_equal(skh_execute(f->host, "copy", "{\"text\":\"hi\"}", NULL, &r, &err),
                      SKH_EPLUGIN);
     assert_non_null(strstr(err.message, "changed since it was registered"));
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM executions"), 0);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM executions", NULL), 0);
 }
 
 static void test_two_hosts_one_database(void **state)
 {
     fixture *f = *state;
-    skh_free(add(f, "spam", "keyword_classifier.so", "production"));
+    skh_free(add_impl(f, "spam", "keyword_classifier.so", "production"));
     skh_host_options o = {.struct_size = sizeof o, .db_path = f->db};
     skh_host *second = NULL;
     skh_error err;
@@ -265,8 +219,10 @@ static void test_two_hosts_one_database(void **state)
         skh_result_free(r);
     }
     skh_host_close(second);
-    assert_int_equal(count(f, "SELECT counter_value FROM telemetry_counters WHERE counter_name "
-                              "= 'total_executions'"),
+    assert_int_equal(q_int(f,
+                           "SELECT counter_value FROM telemetry_counters WHERE counter_name "
+                           "= 'total_executions'",
+                           NULL),
                      20);
 }
 
@@ -334,7 +290,7 @@ static void test_network_error_backs_off(void **state)
 {
     fixture *f = *state;
     fake_clock c;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     use_fake_clock(f, &c);
     skh_result *r = NULL;
     assert_int_equal(
@@ -362,7 +318,7 @@ static void test_network_gives_up_after_max(void **state)
 {
     fixture *f = *state;
     fake_clock c;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     use_fake_clock(f, &c);
     skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
     eo.timeout_ms = -1; /* no deadline: the retry limit alone stops it */
@@ -379,7 +335,7 @@ static void test_validation_is_skipped(void **state)
 {
     fixture *f = *state;
     fake_clock c;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     use_fake_clock(f, &c);
     skh_result *r = NULL;
     /* Skip: the input is at fault, so neither recovery nor ReAct calls again. */
@@ -400,7 +356,7 @@ static void test_authentication_fails_at_once(void **state)
 {
     fixture *f = *state;
     fake_clock c;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     use_fake_clock(f, &c);
     skh_result *r = NULL;
     assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"authentication\",null]}", NULL, &r),
@@ -415,7 +371,7 @@ static void test_deadline_bounds_backoff(void **state)
 {
     fixture *f = *state;
     fake_clock c;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     use_fake_clock(f, &c);
     skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
     eo.timeout_ms = 1200;
@@ -430,14 +386,6 @@ static void test_deadline_bounds_backoff(void **state)
     assert_non_null(strstr(json, "overrun the request deadline"));
     skh_free(json);
     skh_result_free(r);
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
 }
 
 static const char *policy_text(const char *network_action)
@@ -456,11 +404,11 @@ static const char *policy_text(const char *network_action)
 static void test_edited_policy_applies_without_restart(void **state)
 {
     fixture *f = *state;
-    char dir[PATH_MAX], file[PATH_MAX + 32];
+    char dir[PATH_MAX + 16], file[PATH_MAX + 48];
     snprintf(dir, sizeof dir, "%s/policies", f->dir);
     assert_int_equal(mkdir(dir, 0755), 0);
     snprintf(file, sizeof file, "%s/recovery.lua", dir);
-    write_file(file, policy_text("retry"));
+    write_file(file, policy_text("retry"), 0644);
 
     skh_host_options o = {.struct_size = sizeof o, .db_path = f->db, .policies_dir = dir};
     skh_host *h = NULL;
@@ -470,14 +418,14 @@ static void test_edited_policy_applies_without_restart(void **state)
     f->host = h;
     fake_clock c;
     use_fake_clock(f, &c);
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
 
     skh_result *r = NULL;
     assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"network\",null]}", NULL, &r), SKH_OK);
     assert_int_equal(skh_result_attempts(r), 2);
     skh_result_free(r);
 
-    write_file(file, policy_text("fail"));
+    write_file(file, policy_text("fail"), 0644);
     struct timespec later[2] = {{.tv_sec = time(NULL) + 5}, {.tv_sec = time(NULL) + 5}};
     assert_int_equal(utimensat(AT_FDCWD, file, later, 0), 0);
     assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"network\",null]}", NULL, &r),
@@ -486,16 +434,20 @@ static void test_edited_policy_applies_without_restart(void **state)
     skh_result_free(r);
 
     /* A policy that raises decides nothing: the request fails safe and the error is kept. */
-    write_file(file, "return { kind = 'policy', name = 'recovery', version = '1',\n"
-                     "  decide = function(f) error('boom') end }\n");
+    write_file(file,
+               "return { kind = 'policy', name = 'recovery', version = '1',\n"
+               "  decide = function(f) error('boom') end }\n",
+               0644);
     later[0].tv_sec = later[1].tv_sec = time(NULL) + 10;
     assert_int_equal(utimensat(AT_FDCWD, file, later, 0), 0);
     assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"network\",null]}", NULL, &r),
                      SKH_EFAILED);
     assert_int_equal(skh_result_attempts(r), 1);
     skh_result_free(r);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'recovery' AND "
-                              "verdict = 'error' AND observed LIKE '%boom%'"),
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM decisions WHERE kind = 'recovery' AND "
+                           "verdict = 'error' AND observed LIKE '%boom%'",
+                           NULL),
                      1);
 }
 
@@ -503,7 +455,7 @@ static void test_request_bookkeeping(void **state)
 {
     fixture *f = *state;
     fake_clock c;
-    skh_free(add(f, "flaky", "flaky.so", "production"));
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
     use_fake_clock(f, &c);
     static const char *const inputs[] = {
         "{}",                                        /* 1 attempt */
@@ -516,43 +468,56 @@ static void test_request_bookkeeping(void **state)
         run_flaky(f, inputs[i], NULL, &r);
         skh_result_free(r);
     }
-    assert_int_equal(count(f, "SELECT counter_value FROM telemetry_counters WHERE counter_name "
-                              "= 'total_executions'"),
+    assert_int_equal(q_int(f,
+                           "SELECT counter_value FROM telemetry_counters WHERE counter_name "
+                           "= 'total_executions'",
+                           NULL),
                      8);
-    assert_int_equal(count(f, "SELECT counter_value FROM telemetry_counters WHERE counter_name "
-                              "= 'total_requests'"),
+    assert_int_equal(q_int(f,
+                           "SELECT counter_value FROM telemetry_counters WHERE counter_name "
+                           "= 'total_requests'",
+                           NULL),
                      4);
-    assert_int_equal(count(f, "SELECT counter_value FROM telemetry_counters WHERE counter_name "
-                              "= 'react_retry_count'"),
+    assert_int_equal(q_int(f,
+                           "SELECT counter_value FROM telemetry_counters WHERE counter_name "
+                           "= 'react_retry_count'",
+                           NULL),
                      3);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM learning_events WHERE event_type = "
-                              "'react_execution'"),
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM learning_events WHERE event_type = "
+                           "'react_execution'",
+                           NULL),
                      4);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM learning_events WHERE event_type = "
-                              "'react_execution' AND before_fidelity = 0.5 AND after_fidelity = "
-                              "0.95"),
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM learning_events WHERE event_type = "
+                           "'react_execution' AND before_fidelity = 0.5 AND after_fidelity = "
+                           "0.95",
+                           NULL),
                      1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_execute_records_three_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_react_retries_until_fidelity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_react_stops_at_max_and_options_apply, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failure_is_recorded_and_categorised, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input_records_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changed_plugin_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_hosts_one_database, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_database_without_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_network_error_backs_off, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_network_gives_up_after_max, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_validation_is_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_authentication_fails_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deadline_bounds_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_execute_records_three_rows, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_react_retries_until_fidelity, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_react_stops_at_max_and_options_apply, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_is_recorded_and_categorised, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input_records_nothing, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_changed_plugin_refused, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_two_hosts_one_database, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_database_without_create, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_network_error_backs_off, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_network_gives_up_after_max, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_validation_is_skipped, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_authentication_fails_at_once, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_bounds_backoff, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_edited_policy_applies_without_restart, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_request_bookkeeping, setup, teardown),
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_request_bookkeeping, setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("execute", tests, NULL, NULL);
 }

@@ -35,48 +35,9 @@
 
 #include "hooks.h"
 
-typedef struct fixture {
-    char dir[PATH_MAX];
-    char ws[PATH_MAX + 16];  /* the database's folder */
-    char db[PATH_MAX + 32];  /* ws/skillhost.db */
-    char pol[PATH_MAX + 16]; /* the policies folder, empty unless a test writes hooks.lua */
-    char skill_lua[PATH_MAX + 32];
-    skh_host *host;
-} fixture;
+#include "fixture.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    assert_int_equal(fclose(fp), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
-/* The whole file, malloc'd; NULL when it does not exist. */
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *b = malloc(cap);
-    assert_non_null(b);
-    size_t got;
-    while ((got = fread(b + len, 1, cap - len - 1, fp)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            cap *= 2;
-            b = realloc(b, cap);
-            assert_non_null(b);
-        }
-    }
-    fclose(fp);
-    b[len] = '\0';
-    return b;
-}
 
 static size_t count_lines(const char *text)
 {
@@ -91,61 +52,16 @@ static void path_in(char *out, size_t n, const char *dir, const char *name)
     assert_true(snprintf(out, n, "%s/%s", dir, name) < (int)n);
 }
 
-static int open_host(fixture *f, skh_host **out)
-{
-    skh_host_options o = {
-        .struct_size = sizeof o, .db_path = f->db, .policies_dir = f->pol, .create = 1};
-    skh_error err;
-    int rc = skh_host_open(&o, out, &err);
-    if (rc)
-        fprintf(stderr, "skh_host_open: %s: %s\n", err.what, err.message);
-    return rc;
-}
-
-static int teardown(void **state);
-
+/* An empty policies folder: no hooks.lua until a test writes one. */
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/skh-hooks-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->ws, sizeof f->ws, "%s/ws", f->dir);
-    snprintf(f->db, sizeof f->db, "%s/skillhost.db", f->ws);
-    snprintf(f->pol, sizeof f->pol, "%s/pol", f->dir);
-    snprintf(f->skill_lua, sizeof f->skill_lua, "%s/echo.lua", f->dir);
-    if (mkdir(f->pol, 0755) != 0 || open_host(f, &f->host) != SKH_OK) {
-        teardown(state);
-        return -1;
-    }
-    FILE *fp = fopen(f->skill_lua, "w");
-    if (!fp) {
-        teardown(state);
-        return -1;
-    }
-    fputs("return { kind = 'skill', name = 'echo', version = '1.0.0',\n"
-          "  execute = function(input, ctx) return { decision = 'ok' } end }\n",
-          fp);
-    fclose(fp);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[2 * PATH_MAX + 64];
-    skh_host_close(f->host);
-    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", f->dir, f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
-    free(f);
-    return 0;
+    fixture_options o = {.name = "hooks",
+                         .policies = FIXTURE_POLICIES_EMPTY,
+                         .skill_file = "echo.lua",
+                         .skill_text =
+                             "return { kind = 'skill', name = 'echo', version = '1.0.0',\n"
+                             "  execute = function(input, ctx) return { decision = 'ok' } end }\n"};
+    return fixture_setup(state, &o);
 }
 
 /*
@@ -160,14 +76,14 @@ static pid_t fork_clean(fixture *f)
     fflush(NULL);
     pid_t pid = fork();
     if (pid != 0)
-        assert_int_equal(open_host(f, &f->host), SKH_OK);
+        assert_int_equal(open_host(f, NULL), SKH_OK);
     return pid;
 }
 
 static void write_hooks_lua(fixture *f, const char *text)
 {
     char path[PATH_MAX + 32];
-    path_in(path, sizeof path, f->pol, "hooks.lua");
+    path_in(path, sizeof path, f->policies, "hooks.lua");
     write_file(path, text, 0644);
 }
 
@@ -357,19 +273,11 @@ static void test_plain_changelog(void **state)
 static void test_shipped_policy(void **state)
 {
     fixture *f = *state;
-    char shipped[PATH_MAX];
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(shipped, sizeof shipped, "%s/policies", top);
-    } else {
-        const char *p = strstr(__FILE__, "tests/unit/test_hooks.c");
-        snprintf(shipped, sizeof shipped, "%.*spolicies", p ? (int)(p - __FILE__) : 0, __FILE__);
-    }
+    char shipped[PATH_MAX + 16];
+    snprintf(shipped, sizeof shipped, "%s/policies", fixture_srcdir());
     skh_host_close(f->host);
-    skh_host_options o = {
-        .struct_size = sizeof o, .db_path = f->db, .policies_dir = shipped, .create = 1};
-    skh_error err;
-    assert_int_equal(skh_host_open(&o, &f->host, &err), SKH_OK);
+    f->host = NULL;
+    assert_int_equal(open_host(f, shipped), SKH_OK);
     captured cap;
     capture_begin(f, &cap);
     int rc = fire(f, promotion_event());
@@ -659,7 +567,7 @@ static void test_bad_event(void **state)
 static int child_fire(fixture *f, int who)
 {
     skh_host *host = NULL;
-    if (open_host(f, &host) != SKH_OK)
+    if (fixture_open(f, NULL, &host) != SKH_OK)
         return 1;
     static char reason[REASON_LEN + 1];
     int bad = 0;
@@ -905,7 +813,7 @@ static void test_registry_failure_keeps_old(void **state)
     if (kid == 0) {
         free(before); /* the parent keeps its copy */
         skh_host *host = NULL;
-        if (open_host(f, &host) != SKH_OK)
+        if (fixture_open(f, NULL, &host) != SKH_OK)
             _exit(10);
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit lim = {.rlim_cur = 100, .rlim_max = RLIM_INFINITY};
@@ -943,19 +851,19 @@ static void test_registry_failure_keeps_old(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_defaults_without_policy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plain_changelog, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shipped_policy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_command_gets_event, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failing_commands, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_command_leaving_child, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_broken_policy_fails_safe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_policy_switches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_event, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry_atomic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_registry_failure_keeps_old, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_without_policy, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_plain_changelog, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_policy, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_command_gets_event, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failing_commands, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_command_leaving_child, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_broken_policy_fails_safe, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_switches, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_event, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_registry_content, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_registry_atomic, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_registry_failure_keeps_old, setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("hooks", tests, NULL, NULL);
 }

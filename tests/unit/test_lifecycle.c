@@ -10,7 +10,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -31,13 +30,7 @@
 
 #include <skillhost/host.h>
 
-typedef struct fixture {
-    char dir[PATH_MAX];
-    char db[PATH_MAX + 32];
-    char skill_lua[PATH_MAX + 32];
-    char policies[PATH_MAX + 32]; /* a copy of the shipped policies, free to edit */
-    skh_host *host;
-} fixture;
+#include "fixture.h"
 
 static const char *const STAGED_ITEMS[] = {
     "wsp_50_no_duplication=yes:searched the registry, nothing alike",
@@ -56,81 +49,6 @@ static const char *const PRODUCTION_ITEMS[] = {
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define assert_near(a, b, eps) assert_true(fabs((a) - (b)) <= (eps))
 
-/* The shipped policies: $top_srcdir/policies under make check, else next to this file. */
-static void shipped_policies(char *out, size_t n)
-{
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(out, n, "%s/policies", top);
-        return;
-    }
-    const char *f = __FILE__;
-    const char *p = strstr(f, "tests/unit/test_lifecycle.c");
-    snprintf(out, n, "%.*spolicies", p ? (int)(p - f) : 0, f);
-}
-
-static char *read_file(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int ch;
-    while ((ch = fgetc(fp)) != EOF) {
-        if (len + 2 > cap) {
-            char *g = realloc(buf, cap = cap ? cap * 2 : 4096);
-            if (!g) {
-                free(buf);
-                fclose(fp);
-                return NULL;
-            }
-            buf = g;
-        }
-        buf[len++] = (char)ch;
-    }
-    fclose(fp);
-    if (!buf && !(buf = malloc(1)))
-        return NULL;
-    buf[len] = '\0';
-    return buf;
-}
-
-static int write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    if (!fp)
-        return -1;
-    int rc = fputs(text, fp) < 0;
-    rc |= fclose(fp) != 0;
-    return rc ? -1 : chmod(path, 0644);
-}
-
-/* Copy every *.lua of the shipped policies folder into dir. */
-static int copy_policies(const char *dir)
-{
-    char from[PATH_MAX];
-    shipped_policies(from, sizeof from);
-    DIR *d = opendir(from);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".lua") != 0)
-            continue;
-        char src[PATH_MAX + 256], dst[PATH_MAX + 256];
-        snprintf(src, sizeof src, "%s/%s", from, e->d_name);
-        snprintf(dst, sizeof dst, "%s/%s", dir, e->d_name);
-        char *text = read_file(src);
-        rc = text ? write_file(dst, text) : -1;
-        free(text);
-    }
-    closedir(d);
-    return rc;
-}
-
 /*
  * Fidelity = the share of the patterns a,b its content names ("a b": 1.0,
  * "a": 0.5); the decision is input.say, so a test picks right and wrong.
@@ -142,72 +60,17 @@ static const char stepper_lua[] =
     "    return { decision = input.say or 'ok' }\n"
     "  end }\n";
 
-static int teardown(void **state);
-
-static int open_host(fixture *f)
-{
-    skh_host_options o = {
-        .struct_size = sizeof o, .db_path = f->db, .policies_dir = f->policies, .create = 1};
-    skh_error err;
-    int rc = skh_host_open(&o, &f->host, &err);
-    if (rc)
-        fprintf(stderr, "skh_host_open: %s: %s\n", err.what, err.message);
-    return rc;
-}
-
+/* The policies are a copy, so a test may edit a threshold in place. */
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    unsetenv("SKILLHOST_REACT_MODE");
-    unsetenv("SKILLHOST_REACT_MAX_ITER");
-    unsetenv("SKILLHOST_REACT_FIDELITY");
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/skh-gate-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof f->db, "%s/skillhost.db", f->dir);
-    snprintf(f->skill_lua, sizeof f->skill_lua, "%s/stepper.lua", f->dir);
-    snprintf(f->policies, sizeof f->policies, "%s/policies", f->dir);
-    if (mkdir(f->policies, 0755) != 0 || copy_policies(f->policies) != 0 ||
-        write_file(f->skill_lua, stepper_lua) != 0 || open_host(f) != SKH_OK) {
-        teardown(state);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[PATH_MAX + 16];
-    skh_host_close(f->host);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
-    free(f);
-    return 0;
+    fixture_options o = {.name = "gate",
+                         .policies = FIXTURE_POLICIES_COPY,
+                         .skill_file = "stepper.lua",
+                         .skill_text = stepper_lua};
+    return fixture_setup(state, &o);
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-static char *add(fixture *f, const char *skill, const char *content, const char *state)
-{
-    skh_variant_spec spec = {.struct_size = sizeof spec,
-                             .skill = skill,
-                             .impl = f->skill_lua,
-                             .content = content,
-                             .state = state};
-    char *id = NULL;
-    skh_error err;
-    if (skh_variant_add(f->host, &spec, &id, &err))
-        fail_msg("variant add %s: %s: %s", skill, err.what, err.message);
-    return id;
-}
 
 static void add_named(fixture *f, const char *skill, const char *content, const char *state,
                       const char *want)
@@ -215,62 +78,6 @@ static void add_named(fixture *f, const char *skill, const char *content, const 
     char *id = add(f, skill, content, state);
     assert_string_equal(id, want);
     skh_free(id);
-}
-
-static sqlite3 *raw(const fixture *f)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    return db;
-}
-
-static void sql_exec(const fixture *f, const char *sql)
-{
-    sqlite3 *db = raw(f);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-/* The first column of the first row as text ("" for NULL or no row); caller frees. */
-static char *q_text(const fixture *f, const char *sql, const char *arg)
-{
-    sqlite3 *db = raw(f);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    if (arg)
-        sqlite3_bind_text(s, 1, arg, -1, SQLITE_TRANSIENT);
-    char *out;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-        out = strdup((const char *)sqlite3_column_text(s, 0));
-    else
-        out = strdup("");
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    assert_non_null(out);
-    return out;
-}
-
-static long long q_int(const fixture *f, const char *sql, const char *arg)
-{
-    char *t = q_text(f, sql, arg);
-    long long v = *t ? strtoll(t, NULL, 10) : -1;
-    free(t);
-    return v;
-}
-
-static void assert_text(const fixture *f, const char *sql, const char *arg, const char *want)
-{
-    char *t = q_text(f, sql, arg);
-    if (strcmp(t, want) != 0) {
-        fprintf(stderr, "%s [%s]: got '%s', want '%s'\n", sql, arg ? arg : "", t, want);
-        free(t);
-        fail();
-    }
-    free(t);
 }
 
 static int approve(fixture *f, const char *variant, const char *path, const char *const *checks,
@@ -366,7 +173,7 @@ static void evaluate(fixture *f, const char *variant, int n, int wrong)
 static void insert_rows(const fixture *f, const char *variant, int n, int n_fid, int n_out,
                         int n_perf, double fidelity, int evaluation, const char *day)
 {
-    sqlite3 *db = raw(f);
+    sqlite3 *db = raw_open(f->db);
     char skill[64];
     snprintf(skill, sizeof skill, "%.*s", (int)strcspn(variant, "@"), variant);
     assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
@@ -672,10 +479,10 @@ static void test_production_ready(void **state)
     add_named(f, "gate", "a b", "staged", "gate@v2");
     ready_for_production(f, "gate@v2");
     /* An A/B test won by v2, waiting for this sign-off. */
-    sql_exec(f, "INSERT INTO ab_test_assignments (test_id, skill_name, control_version,"
-                " treatment_version, start_time, status, decision) VALUES ('gate-ab-1', 'gate',"
-                " 'gate@v1', 'gate@v2', '2026-05-02T00:00:00.000Z', 'awaiting_approval',"
-                " 'treatment')");
+    sql_exec(f->db, "INSERT INTO ab_test_assignments (test_id, skill_name, control_version,"
+                    " treatment_version, start_time, status, decision) VALUES ('gate-ab-1', 'gate',"
+                    " 'gate@v1', 'gate@v2', '2026-05-02T00:00:00.000Z', 'awaiting_approval',"
+                    " 'treatment')");
 
     json_t *j = promote(f, "gate@v2", "production", SKH_OK);
     assert_string_equal(json_string_value(json_object_get(j, "demoted_variant")), "gate@v1");
@@ -741,10 +548,10 @@ static void test_ab_winner_awaiting_signoff(void **state)
     assert_int_equal(approve(f, "gate@v2", "staged->production", PRODUCTION_ITEMS,
                              NITEMS(PRODUCTION_ITEMS), &id, &err),
                      SKH_EFAILED);
-    sql_exec(f, "INSERT INTO ab_test_assignments (test_id, skill_name, control_version,"
-                " treatment_version, start_time, status, decision) VALUES ('gate-ab-1', 'gate',"
-                " 'gate@v1', 'gate@v2', '2026-05-02T00:00:00.000Z', 'awaiting_approval',"
-                " 'treatment')");
+    sql_exec(f->db, "INSERT INTO ab_test_assignments (test_id, skill_name, control_version,"
+                    " treatment_version, start_time, status, decision) VALUES ('gate-ab-1', 'gate',"
+                    " 'gate@v1', 'gate@v2', '2026-05-02T00:00:00.000Z', 'awaiting_approval',"
+                    " 'treatment')");
     ready_for_production(f, "gate@v2");
     json_t *j = promote(f, "gate@v2", "production", SKH_OK);
     assert_string_equal(json_string_value(json_object_get(j, "from_state")), "prototype");
@@ -766,12 +573,13 @@ static void test_promotion_is_one_transaction(void **state)
     add_named(f, "gate", "a b", "production", "gate@v1");
     add_named(f, "gate", "a b", "staged", "gate@v2");
     ready_for_production(f, "gate@v2");
-    sql_exec(f, "INSERT INTO ab_test_assignments (test_id, skill_name, control_version,"
-                " treatment_version, start_time, status) VALUES ('gate-ab-1', 'gate', 'gate@v1',"
-                " 'gate@v2', '2026-05-02T00:00:00.000Z', 'awaiting_approval')");
+    sql_exec(f->db,
+             "INSERT INTO ab_test_assignments (test_id, skill_name, control_version,"
+             " treatment_version, start_time, status) VALUES ('gate-ab-1', 'gate', 'gate@v1',"
+             " 'gate@v2', '2026-05-02T00:00:00.000Z', 'awaiting_approval')");
     /* The last write of the transaction fails: nothing before it may stay. */
-    sql_exec(f, "CREATE TRIGGER injected BEFORE INSERT ON decisions WHEN NEW.verdict = 'ready'"
-                " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    sql_exec(f->db, "CREATE TRIGGER injected BEFORE INSERT ON decisions WHEN NEW.verdict = 'ready'"
+                    " BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
     char *text = NULL;
     skh_error err;
     assert_int_equal(skh_promote(f->host, "gate@v2", "production", &text, &err), SKH_ESTORE);
@@ -789,7 +597,7 @@ static void test_promotion_is_one_transaction(void **state)
                            " 'variation_promoted'",
                            NULL),
                      0);
-    sql_exec(f, "DROP TRIGGER injected");
+    sql_exec(f->db, "DROP TRIGGER injected");
     json_decref(promote(f, "gate@v2", "production", SKH_OK));
     assert_text(f, "SELECT state FROM skill_variations WHERE variation_id = ?1", "gate@v2",
                 "production");
@@ -799,18 +607,7 @@ static void test_promotion_is_one_transaction(void **state)
 
 static void replace_in_file(const char *path, const char *from, const char *to)
 {
-    char *text = read_file(path);
-    assert_non_null(text);
-    char *at = strstr(text, from);
-    if (!at)
-        fail_msg("%s lacks '%s'", path, from);
-    size_t n = strlen(text) - strlen(from) + strlen(to) + 1;
-    char *out = malloc(n);
-    assert_non_null(out);
-    snprintf(out, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
-    assert_int_equal(write_file(path, out), 0);
-    free(out);
-    free(text);
+    copy_replacing(path, path, from, to);
     /* A new mtime even on a file system with coarse timestamps. */
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
@@ -891,21 +688,22 @@ static void test_served_at(void **state)
     add_named(f, "gate", "a b", "production", "gate@v1");
     add_named(f, "gate", "a b", "staged", "gate@v2");
     add_named(f, "gate", "a b", "staged", "gate@v3");
-    sql_exec(f, "UPDATE skill_variations SET created_at = '2026-01-01T00:00:00.000Z';"
-                "UPDATE skill_variations SET state = 'staged' WHERE variation_id = 'gate@v1';"
-                "UPDATE skill_variations SET state = 'production' WHERE variation_id = 'gate@v3';"
-                "INSERT INTO promotion_events (event_id, skill_id, from_state, to_state,"
-                " timestamp, variant_id, demoted_variant_id) VALUES"
-                " ('e1', 'gate', 'staged', 'production', '2026-02-01T00:00:00.000Z', 'gate@v2',"
-                " 'gate@v1'),"
-                " ('e3', 'gate', 'staged', 'production', '2026-04-01T00:00:00.000Z', 'gate@v3',"
-                " 'gate@v1'),"
-                " ('e0', 'gate', 'prototype', 'staged', '2026-01-15T00:00:00.000Z', 'gate@v3',"
-                " NULL);"
-                "INSERT INTO rollback_events (event_id, skill_id, from_state, to_state,"
-                " trigger_reason, trigger_metric, timestamp, variant_id, restored_variant_id)"
-                " VALUES ('r2', 'gate', 'production', 'staged', 'fidelity < 0.85',"
-                " 'fidelity=0.83', '2026-03-01T00:00:00.000Z', 'gate@v2', 'gate@v1')");
+    sql_exec(f->db,
+             "UPDATE skill_variations SET created_at = '2026-01-01T00:00:00.000Z';"
+             "UPDATE skill_variations SET state = 'staged' WHERE variation_id = 'gate@v1';"
+             "UPDATE skill_variations SET state = 'production' WHERE variation_id = 'gate@v3';"
+             "INSERT INTO promotion_events (event_id, skill_id, from_state, to_state,"
+             " timestamp, variant_id, demoted_variant_id) VALUES"
+             " ('e1', 'gate', 'staged', 'production', '2026-02-01T00:00:00.000Z', 'gate@v2',"
+             " 'gate@v1'),"
+             " ('e3', 'gate', 'staged', 'production', '2026-04-01T00:00:00.000Z', 'gate@v3',"
+             " 'gate@v1'),"
+             " ('e0', 'gate', 'prototype', 'staged', '2026-01-15T00:00:00.000Z', 'gate@v3',"
+             " NULL);"
+             "INSERT INTO rollback_events (event_id, skill_id, from_state, to_state,"
+             " trigger_reason, trigger_metric, timestamp, variant_id, restored_variant_id)"
+             " VALUES ('r2', 'gate', 'production', 'staged', 'fidelity < 0.85',"
+             " 'fidelity=0.83', '2026-03-01T00:00:00.000Z', 'gate@v2', 'gate@v1')");
     assert_string_equal(served(f, "2025-12-01", buf, sizeof buf), "(none)");
     assert_string_equal(served(f, "2026-01-20T12:00:00Z", buf, sizeof buf), "gate@v1");
     assert_string_equal(served(f, "2026-02-01T00:00:00.000Z", buf, sizeof buf), "gate@v2");
@@ -994,17 +792,17 @@ static void test_status_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_approval_fills_seed_columns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_approval_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_evaluation_figures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_staged_gate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_production_one_table_short, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_production_ready, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ab_winner_awaiting_signoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_promotion_is_one_transaction, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threshold_edit_changes_gate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_served_at, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_approval_fills_seed_columns, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_approval_refusals, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_evaluation_figures, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_staged_gate, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_production_one_table_short, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_production_ready, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_ab_winner_awaiting_signoff, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_promotion_is_one_transaction, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_threshold_edit_changes_gate, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_served_at, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_status_json, setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
 }

@@ -2,8 +2,7 @@
  * The Lua plugin loader: descriptor checks, calls, errors, the sandbox and
  * its limits, JSON, and plugins/keyword_classifier.lua.
  *
- * Fixtures live in tests/unit/lua/ and are found through $top_srcdir (set
- * by `make check`), else through this file's own path.
+ * Fixtures live in tests/unit/lua/ and are found through fixture_srcdir().
  */
 #include "config.h"
 
@@ -28,31 +27,14 @@
 #include "loader.h"
 #include "trust.h"
 
+#include "fixture.h"
+
 static char fixture_dir[4096];
 static char lib_dir[4096];
 static char classifier_path[4096];
-static char tmp_dir[64];
+static char tmp_dir[PATH_MAX];
 
-static const char *top_srcdir(void)
-{
-    static char buf[4096];
-    const char *env = getenv("top_srcdir");
-    if (env && *env)
-        return env;
-#ifdef SRCDIR
-    return SRCDIR;
-#else
-    const char *file = __FILE__, *suffix = "tests/unit/test_lua.c";
-    size_t n = strlen(file), m = strlen(suffix);
-    if (n > m && strcmp(file + n - m, suffix) == 0) {
-        snprintf(buf, sizeof buf, "%.*s", (int)(n - m - 1), file);
-        return buf[0] ? buf : "/";
-    }
-    return ".";
-#endif
-}
-
-static void fixture(char *buf, size_t len, const char *name)
+static void fixture_path(char *buf, size_t len, const char *name)
 {
     snprintf(buf, len, "%s/%s", fixture_dir, name);
 }
@@ -83,7 +65,7 @@ static plugin *load_fixture(const char *name)
     char path[4200];
     plugin_limits lim;
     limits(&lim);
-    fixture(path, sizeof path, name);
+    fixture_path(path, sizeof path, name);
     return load_with(path, &lim);
 }
 
@@ -269,7 +251,7 @@ static void test_syntax_error(void **state)
     char path[4200];
     plugin_limits lim;
     limits(&lim);
-    fixture(path, sizeof path, "syntax_error.lua");
+    fixture_path(path, sizeof path, "syntax_error.lua");
 
     /* Exactly what Lua itself says about the file. */
     lua_State *L = luaL_newstate();
@@ -358,7 +340,7 @@ static void test_descriptor_checks(void **state)
 
     /* A memory cap too small for any state is a load error, not a crash. */
     lim.lua_memory = 1000;
-    fixture(path, sizeof path, "policy.lua");
+    fixture_path(path, sizeof path, "policy.lua");
     expect_load_error(path, &lim, SKH_EPLUGIN, "too small for a Lua state");
 
     /* patterns: an array is stored comma-joined; a string as given. */
@@ -704,7 +686,7 @@ static void test_pattern_guard(void **state)
     plugin_limits lim;
     limits(&lim);
     lim.lua_pattern_max = 1000;
-    fixture(path, sizeof path, "sandbox.lua");
+    fixture_path(path, sizeof path, "sandbox.lua");
     plugin *p = load_with(path, &lim);
 
     static const char *const fns[] = {"find", "string.find", "match", "gmatch", "gsub"};
@@ -759,7 +741,7 @@ static void test_require(void **state)
     plugin_limits lim;
     limits(&lim);
     lim.lua_path = NULL;
-    fixture(path, sizeof path, "sandbox.lua");
+    fixture_path(path, sizeof path, "sandbox.lua");
     p = load_with(path, &lim);
     out = run_ok(p, "{\"probe\":\"require_name\",\"name\":\"greet\"}", "");
     assert_non_null(strstr(str_field(out, "err"), "no Lua module path is configured"));
@@ -849,27 +831,20 @@ static void test_json_round_trip(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *top = top_srcdir();
+    const char *top = fixture_srcdir();
     if (strlen(top) > 2048)
         return -1;
     snprintf(fixture_dir, sizeof fixture_dir, "%.2048s/tests/unit/lua", top);
     snprintf(lib_dir, sizeof lib_dir, "%.2048s/tests/unit/lua/lib", top);
     snprintf(classifier_path, sizeof classifier_path, "%.2048s/plugins/keyword_classifier.lua",
              top);
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/skh_test_lua_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
+    return fixture_tmpdir(tmp_dir, sizeof tmp_dir, "lua");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    static const char *const files[] = {"bad.lua", "ok.lua", "shebang.lua", "trusted.lua"};
-    char path[128];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, files[i]);
-        unlink(path);
-    }
-    return rmdir(tmp_dir);
+    return fixture_rmtree(tmp_dir);
 }
 
 int main(void)

@@ -34,94 +34,16 @@
 #include "store_rollback.h"
 #include "uuid.h"
 
-typedef struct fixture {
-    char dir[PATH_MAX];
-    char db[PATH_MAX + 32];
-    char policies[PATH_MAX];
-    skh_host *host;
-} fixture;
+#include "fixture.h"
 
-/* The shipped policies: $top_srcdir/policies under make check, else next to this file. */
-static void shipped_policies(char *out, size_t n)
-{
-    const char *top = getenv("top_srcdir");
-    if (top && *top) {
-        snprintf(out, n, "%s/policies", top);
-        return;
-    }
-    const char *f = __FILE__;
-    const char *p = strstr(f, "tests/unit/test_rollback.c");
-    snprintf(out, n, "%.*spolicies", p ? (int)(p - f) : 0, f);
-}
-
-static int open_host(fixture *f, const char *policies)
-{
-    skh_host_options o = {.struct_size = sizeof o,
-                          .db_path = f->db,
-                          .policies_dir = policies ? policies : f->policies,
-                          .create = 1};
-    skh_error err;
-    int rc = skh_host_open(&o, &f->host, &err);
-    if (rc)
-        fprintf(stderr, "skh_host_open: %s: %s\n", err.what, err.message);
-    return rc;
-}
-
-static int teardown(void **state);
-
+/* Every variant is the shipped flaky.so; its content sets what it reports. */
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    unsetenv("SKILLHOST_REACT_MODE");
-    unsetenv("SKILLHOST_REACT_MAX_ITER");
-    unsetenv("SKILLHOST_REACT_FIDELITY");
-    if (!getenv("SKILLHOST_PLUGIN_PATH"))
-        setenv("SKILLHOST_PLUGIN_PATH", "plugins/.libs", 1);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/skh-rb-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof f->db, "%s/skillhost.db", f->dir);
-    shipped_policies(f->policies, sizeof f->policies);
-    if (open_host(f, NULL) != SKH_OK) {
-        teardown(state);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[PATH_MAX + 16];
-    skh_host_close(f->host);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", f->dir);
-    free(f);
-    return 0;
+    fixture_options o = {.name = "rb", .impl = "flaky.so"};
+    return fixture_setup(state, &o);
 }
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-static char *add(fixture *f, const char *skill, const char *content, const char *state)
-{
-    skh_variant_spec spec = {.struct_size = sizeof spec,
-                             .skill = skill,
-                             .impl = "flaky.so",
-                             .content = content,
-                             .state = state};
-    char *id = NULL;
-    skh_error err;
-    if (skh_variant_add(f->host, &spec, &id, &err))
-        fail_msg("variant add %s: %s: %s", skill, err.what, err.message);
-    return id;
-}
 
 /* NAME@v1 and NAME@v2 both added as production: v2 serves, v1 is the rollback target. */
 static void two_production(fixture *f, const char *skill)
@@ -130,66 +52,12 @@ static void two_production(fixture *f, const char *skill)
     skh_free(add(f, skill, NULL, "production"));
 }
 
-static sqlite3 *raw(const fixture *f)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    return db;
-}
-
-static void sql_exec(const fixture *f, const char *sql)
-{
-    sqlite3 *db = raw(f);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
-/* The first column of the first row, as text ("" for NULL or no row); caller frees. */
-static char *q_text(const fixture *f, const char *sql)
-{
-    sqlite3 *db = raw(f);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    char *out;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-        out = strdup((const char *)sqlite3_column_text(s, 0));
-    else
-        out = strdup("");
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    assert_non_null(out);
-    return out;
-}
-
-static long long q_int(const fixture *f, const char *sql)
-{
-    char *t = q_text(f, sql);
-    long long v = *t ? strtoll(t, NULL, 10) : -1;
-    free(t);
-    return v;
-}
-
-static void assert_text(const fixture *f, const char *sql, const char *want)
-{
-    char *t = q_text(f, sql);
-    if (strcmp(t, want) != 0) {
-        fprintf(stderr, "%s: got '%s', want '%s'\n", sql, t, want);
-        free(t);
-        fail();
-    }
-    free(t);
-}
-
 static const char *state_of(const fixture *f, const char *variant, char buf[32])
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT state FROM skill_variations WHERE variation_id = '%s'",
              variant);
-    char *t = q_text(f, sql);
+    char *t = q_text(f, sql, NULL);
     snprintf(buf, 32, "%s", t);
     free(t);
     return buf;
@@ -282,7 +150,7 @@ static long long rollbacks_of(const fixture *f, const char *skill)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM rollback_events WHERE skill_id = '%s'", skill);
-    return q_int(f, sql);
+    return q_int(f, sql, NULL);
 }
 
 /*
@@ -309,7 +177,7 @@ static void fires_at_ten(fixture *f, const char *skill, const rec *bad, int nbad
              skill);
     char want[256];
     snprintf(want, sizeof want, "production staged %s %s %s", v2, v1, metric);
-    assert_text(f, sql, want);
+    assert_text(f, sql, NULL, want);
     assert_int_equal(rollbacks_of(f, skill), 1);
 }
 
@@ -336,21 +204,26 @@ static void test_trigger_fidelity(void **state)
     edge.fidelity = 0.85; /* not below 0.85 */
     holds(f, "fid_ok", &edge, 1);
     fires_at_ten(f, "fid", &low, 1, "fidelity=0.80");
-    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'fid'",
+    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'fid'", NULL,
                 "pattern fidelity 0.80 below 0.85 over the last 10 executions");
     /* The learning event and the decision, with the policy file that made it. */
     assert_text(f,
                 "SELECT printf('%.2f', before_fidelity) || ' ' || variation_id FROM learning_events"
                 " WHERE event_type = 'rollback' AND skill_name = 'fid'",
-                "0.80 fid@v2");
-    char *file = q_text(f, "SELECT policy_file FROM decisions WHERE kind = 'rollback'"
-                           " AND verdict = 'rollback' AND skill_name = 'fid'");
+                NULL, "0.80 fid@v2");
+    char *file = q_text(f,
+                        "SELECT policy_file FROM decisions WHERE kind = 'rollback'"
+                        " AND verdict = 'rollback' AND skill_name = 'fid'",
+                        NULL);
     assert_non_null(strstr(file, "rollback.lua"));
     free(file);
-    assert_int_equal(q_int(f, "SELECT length(policy_sha256) FROM decisions WHERE skill_name = 'fid'"
-                              " AND verdict = 'rollback'"),
+    assert_int_equal(q_int(f,
+                           "SELECT length(policy_sha256) FROM decisions WHERE skill_name = 'fid'"
+                           " AND verdict = 'rollback'",
+                           NULL),
                      64);
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'fid_ok'"), 0);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'fid_ok'", NULL),
+                     0);
 }
 
 static void test_trigger_outcome(void **state)
@@ -437,7 +310,7 @@ static void test_trigger_mean_time(void **state)
     slower.ms = 40;
     holds(f, "slow_ok", &thrice, 1);
     fires_at_ten(f, "slow", &slower, 1, "mean_time_ms=40.00");
-    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'slow'",
+    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'slow'", NULL,
                 "mean time 40.00 ms is 4.00x the benchmark baseline of 10.00 ms");
 
     /* Without a benchmark: the first live executions before the window are the baseline. */
@@ -446,7 +319,7 @@ static void test_trigger_mean_time(void **state)
     for (int i = 0; i < 10; i++)
         serve(f, "slow_first@v2", fast);
     fires_at_ten(f, "slow_first", &slower, 1, "mean_time_ms=40.00");
-    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'slow_first'",
+    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'slow_first'", NULL,
                 "mean time 40.00 ms is 4.00x the first executions baseline of 10.00 ms");
 
     /* A sub-millisecond skill's jitter is no regression: 0.1 ms -> 0.5 ms. */
@@ -462,25 +335,10 @@ static void test_trigger_mean_time(void **state)
 /* Copy the shipped rollback.lua into dir, with one line replaced. */
 static void edited_policy(const fixture *f, const char *dir, const char *find, const char *put)
 {
-    char src[PATH_MAX + 32], dst[PATH_MAX + 32];
+    char src[PATH_MAX + 64], dst[PATH_MAX + 64];
     snprintf(src, sizeof src, "%s/rollback.lua", f->policies);
     snprintf(dst, sizeof dst, "%s/rollback.lua", dir);
-    FILE *in = fopen(src, "r");
-    assert_non_null(in);
-    char *text = malloc(1 << 20);
-    assert_non_null(text);
-    size_t n = fread(text, 1, (1 << 20) - 1, in);
-    fclose(in);
-    text[n] = '\0';
-    char *at = strstr(text, find);
-    if (!at)
-        fail_msg("rollback.lua has no '%s'", find);
-    FILE *out = fopen(dst, "w");
-    assert_non_null(out);
-    fprintf(out, "%.*s%s%s", (int)(at - text), text, put, at + strlen(find));
-    assert_int_equal(fclose(out), 0);
-    assert_int_equal(chmod(dst, 0644), 0);
-    free(text);
+    copy_replacing(src, dst, find, put);
 }
 
 static void reopen_with(fixture *f, const char *policies)
@@ -505,7 +363,7 @@ static void test_trigger_health_and_edited_threshold(void **state)
     reopen_with(f, dir);
     two_production(f, "dep");
     fires_at_ten(f, "dep", &GOOD, 1, "health=store");
-    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'dep'",
+    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE skill_id = 'dep'", NULL,
                 "dependency health check store failed: store down");
 
     /* 0.90 fidelity passes the shipped 0.85 gate; edited to 0.95 it fails. */
@@ -572,26 +430,16 @@ static void test_suppressed_without_target(void **state)
     assert_string_equal(state_of(f, "lone@v1", buf), "production");
     assert_int_equal(rollbacks_of(f, "lone"), 0);
     /* Ten checks fired (executions 10..19); one decision, not a storm. */
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'lone'"), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'lone'", NULL), 1);
     assert_text(f,
                 "SELECT kind || ' ' || verdict || ' ' || variant_id || ' ' ||"
                 " json_extract(observed, '$.suppressed') FROM decisions WHERE skill_name = 'lone'",
-                "rollback suppressed lone@v1 no previous production variant to restore");
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM learning_events WHERE skill_name = 'lone'"
-                              " AND event_type = 'rollback'"),
+                NULL, "rollback suppressed lone@v1 no previous production variant to restore");
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM learning_events WHERE skill_name = 'lone'"
+                           " AND event_type = 'rollback'",
+                           NULL),
                      0);
-}
-
-static int wait_children(const pid_t *pids, int n)
-{
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        int status = 0;
-        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0)
-            bad++;
-    }
-    return bad;
 }
 
 static void test_exactly_once_across_processes(void **state)
@@ -624,9 +472,11 @@ static void test_exactly_once_across_processes(void **state)
     assert_int_equal(wait_children(pids, CHILDREN), 0);
     assert_int_equal(open_host(f, NULL), SKH_OK);
     assert_int_equal(rollbacks_of(f, "race"), 1);
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'race'"), 1);
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM learning_events WHERE skill_name = 'race'"
-                              " AND event_type = 'rollback'"),
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'race'", NULL), 1);
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM learning_events WHERE skill_name = 'race'"
+                           " AND event_type = 'rollback'",
+                           NULL),
                      1);
     char buf[32];
     assert_string_equal(state_of(f, "race@v1", buf), "production");
@@ -639,16 +489,7 @@ static char *run(fixture *f, const char *skill, const char *input)
 {
     skh_exec_options o = SKH_EXEC_OPTIONS_INIT;
     o.react = 0;
-    skh_result *r = NULL;
-    skh_error err;
-    int rc = skh_execute(f->host, skill, input, &o, &r, &err);
-    if (rc != SKH_OK && rc != SKH_EFAILED)
-        fail_msg("execute %s: %s: %s", skill, err.what, err.message);
-    assert_non_null(r);
-    char *v = strdup(skh_result_variant(r));
-    assert_non_null(v);
-    skh_result_free(r);
-    return v;
+    return served_by(f, skill, input, &o);
 }
 
 static void test_next_request_runs_restored(void **state)
@@ -695,7 +536,7 @@ static void test_next_request_runs_restored(void **state)
     assert_string_equal(v, "live@v2");
     free(v);
     assert_int_equal(rollbacks_of(f, "live"), 1);
-    assert_text(f, "SELECT trigger_metric FROM rollback_events WHERE skill_id = 'live'",
+    assert_text(f, "SELECT trigger_metric FROM rollback_events WHERE skill_id = 'live'", NULL,
                 "fidelity=0.50");
     v = run(f, "live", "{}");
     assert_string_equal(v, "live@v1");
@@ -720,7 +561,7 @@ static void promoted_to_staged(fixture *f, const char *variant, double days_ago)
              " timestamp, reason, variant_id) VALUES ('%s', '%.*s', 'prototype', 'staged', 'qa',"
              " '%s', 'test', '%s')",
              id, (int)strcspn(variant, "@"), variant, ts, variant);
-    sql_exec(f, sql);
+    sql_exec(f->db, sql);
 }
 
 static void test_demote_staged(void **state)
@@ -745,11 +586,13 @@ static void test_demote_staged(void **state)
                 "SELECT from_state || ' ' || to_state || ' ' || trigger_metric || ' ' ||"
                 " COALESCE(restored_variant_id, '-') FROM rollback_events"
                 " WHERE variant_id = 'stg@v2'",
-                "staged prototype executions=3 -");
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM learning_events WHERE variation_id = 'stg@v2'"
-                              " AND event_type = 'demotion'"),
+                NULL, "staged prototype executions=3 -");
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM learning_events WHERE variation_id = 'stg@v2'"
+                           " AND event_type = 'demotion'",
+                           NULL),
                      1);
-    assert_text(f, "SELECT verdict FROM decisions WHERE variant_id = 'stg@v2'", "demote");
+    assert_text(f, "SELECT verdict FROM decisions WHERE variant_id = 'stg@v2'", NULL, "demote");
     assert_string_equal(state_of(f, "stg@v1", buf), "production");
 
     /* v4: staged 8 days ago, 100 executions within a day, fidelity 0.85: never reached 0.90. */
@@ -763,7 +606,7 @@ static void test_demote_staged(void **state)
         record(f, "stg@v4", meh);
     check(f, "stg@v4");
     assert_string_equal(state_of(f, "stg@v4", buf), "prototype");
-    assert_text(f, "SELECT trigger_metric FROM rollback_events WHERE variant_id = 'stg@v4'",
+    assert_text(f, "SELECT trigger_metric FROM rollback_events WHERE variant_id = 'stg@v4'", NULL,
                 "fidelity=0.85");
 
     /* v5: staged yesterday, benchmark fidelity 1.0, live 0.80: a regression. */
@@ -779,14 +622,14 @@ static void test_demote_staged(void **state)
     assert_string_equal(state_of(f, "stg@v5", buf), "staged");
     serve(f, "stg@v5", worse);
     assert_string_equal(state_of(f, "stg@v5", buf), "prototype");
-    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE variant_id = 'stg@v5'",
+    assert_text(f, "SELECT trigger_reason FROM rollback_events WHERE variant_id = 'stg@v5'", NULL,
                 "regression: fidelity 0.80 vs its benchmark 1.00");
 
     /* A staged variant that left production is a rollback target, not a candidate. */
     skh_free(add(f, "old", NULL, "production"));
     skh_free(add(f, "old", NULL, "production"));
-    sql_exec(f, "UPDATE skill_variations SET state_since = '2000-01-01T00:00:00.000Z'"
-                " WHERE variation_id = 'old@v1'");
+    sql_exec(f->db, "UPDATE skill_variations SET state_since = '2000-01-01T00:00:00.000Z'"
+                    " WHERE variation_id = 'old@v1'");
     serve(f, "old@v1", GOOD);
     assert_string_equal(state_of(f, "old@v1", buf), "staged");
 }
@@ -814,9 +657,9 @@ static void test_freeze(void **state)
     }
     assert_text(f,
                 "SELECT state || ' ' || reason FROM circuit_breakers WHERE variant_id = 'frz@v2'",
-                "frozen frozen for the test");
+                NULL, "frozen frozen for the test");
     assert_string_equal(state_of(f, "frz@v2", buf), "production");
-    assert_text(f, "SELECT verdict FROM decisions WHERE skill_name = 'frz'", "freeze");
+    assert_text(f, "SELECT verdict FROM decisions WHERE skill_name = 'frz'", NULL, "freeze");
     /* Routing stops sending requests to it; the previous production variant serves. */
     char *v = run(f, "frz", "{}");
     assert_string_equal(v, "frz@v1");
@@ -830,14 +673,14 @@ static void test_freeze(void **state)
     free(fallback);
     /* Frozen once: later checks change nothing. */
     check(f, "frz@v2");
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'frz'"), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'frz'", NULL), 1);
     /* A state change ends the freeze. */
     char *json = NULL;
     assert_int_equal(skh_rollback(f->host, "frz", "unfreeze by rollback", NULL, &json, &err),
                      SKH_OK);
     skh_free(json);
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM circuit_breakers WHERE variant_id = 'frz@v2'"),
-                     0);
+    assert_int_equal(
+        q_int(f, "SELECT COUNT(*) FROM circuit_breakers WHERE variant_id = 'frz@v2'", NULL), 0);
 }
 
 /* A policy that raises rolls nothing back; the failure is recorded. */
@@ -856,8 +699,10 @@ static void test_policy_error_fails_safe(void **state)
     for (int i = 0; i < 10; i++)
         serve(f, "err@v2", low);
     assert_string_equal(state_of(f, "err@v2", buf), "production");
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'err'"
-                              " AND kind = 'rollback' AND verdict = 'error'"),
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM decisions WHERE skill_name = 'err'"
+                           " AND kind = 'rollback' AND verdict = 'error'",
+                           NULL),
                      10);
 
     /* No rollback policy at all: checks are off, and nothing is recorded. */
@@ -866,7 +711,7 @@ static void test_policy_error_fails_safe(void **state)
     for (int i = 0; i < 10; i++)
         serve(f, "err@v2", low);
     assert_string_equal(state_of(f, "err@v2", buf), "production");
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'err'"), 10);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE skill_name = 'err'", NULL), 10);
 }
 
 /* ---- circuit breaker ------------------------------------------------------------------------ */
@@ -879,7 +724,7 @@ static void backdate_opened(fixture *f, const char *variant, int seconds)
              " '-%d seconds'), half_open_at = strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now',"
              " '-%d seconds') WHERE variant_id = '%s'",
              seconds, seconds, variant);
-    sql_exec(f, sql);
+    sql_exec(f->db, sql);
 }
 
 static void test_breaker(void **state)
@@ -892,17 +737,17 @@ static void test_breaker(void **state)
         assert_string_equal(v, "brk@v2");
         free(v);
     }
-    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", "closed 4");
+    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", NULL, "closed 4");
     char *v = run(f, "brk", crash);
     assert_string_equal(v, "brk@v2");
     free(v);
-    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", "open 5");
+    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", NULL, "open 5");
     assert_text(f,
                 "SELECT verdict || ' ' || json_extract(observed, '$.failures') || ' ' ||"
                 " json_extract(thresholds, '$.failures') || ' ' ||"
                 " json_extract(thresholds, '$.cooldown_s') FROM decisions WHERE kind = 'breaker'",
-                "open 5 5 30");
-    char *file = q_text(f, "SELECT policy_file FROM decisions WHERE kind = 'breaker'");
+                NULL, "open 5 5 30");
+    char *file = q_text(f, "SELECT policy_file FROM decisions WHERE kind = 'breaker'", NULL);
     assert_non_null(strstr(file, "rollout.lua"));
     free(file);
 
@@ -910,8 +755,10 @@ static void test_breaker(void **state)
     v = run(f, "brk", "{}");
     assert_string_equal(v, "brk@v1");
     free(v);
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM executions WHERE variant_id = 'brk@v1'"
-                              " AND fallback_from = 'brk@v2'"),
+    assert_int_equal(q_int(f,
+                           "SELECT COUNT(*) FROM executions WHERE variant_id = 'brk@v1'"
+                           " AND fallback_from = 'brk@v2'",
+                           NULL),
                      1);
 
     /* After the cool-down one request -- and only one -- probes; its failure re-opens. */
@@ -927,11 +774,11 @@ static void test_breaker(void **state)
     assert_string_equal(fallback, "brk@v1");
     free(fallback);
     assert_int_equal(breaker_record(f->host, "brk", "brk@v2", 1, &err), SKH_OK);
-    assert_text(f, "SELECT state FROM circuit_breakers", "open");
+    assert_text(f, "SELECT state FROM circuit_breakers", NULL, "open");
     assert_text(f,
                 "SELECT group_concat(verdict, ',') FROM (SELECT verdict FROM decisions"
                 " WHERE kind = 'breaker' ORDER BY decision_id)",
-                "open,half_open,reopen");
+                NULL, "open,half_open,reopen");
     v = run(f, "brk", "{}");
     assert_string_equal(v, "brk@v1");
     free(v);
@@ -945,11 +792,11 @@ static void test_breaker(void **state)
     v = run(f, "brk", "{}");
     assert_string_equal(v, "brk@v2");
     free(v);
-    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", "closed 0");
+    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", NULL, "closed 0");
     assert_text(f,
                 "SELECT group_concat(verdict, ',') FROM (SELECT verdict FROM decisions"
                 " WHERE kind = 'breaker' ORDER BY decision_id)",
-                "open,half_open,reopen,half_open,half_open,close");
+                NULL, "open,half_open,reopen,half_open,half_open,close");
     v = run(f, "brk", "{}");
     assert_string_equal(v, "brk@v2");
     free(v);
@@ -962,7 +809,7 @@ static void test_breaker(void **state)
     free(run(f, "brk2", crash));
     assert_text(
         f, "SELECT state || ' ' || failures FROM circuit_breakers WHERE variant_id = 'brk2@v2'",
-        "closed 1");
+        NULL, "closed 1");
 }
 
 /* rollout.lua's breaker() sets the thresholds. */
@@ -984,17 +831,17 @@ static void test_breaker_settings_from_policy(void **state)
     two_production(f, "cfg");
     skh_error err;
     assert_int_equal(breaker_record(f->host, "cfg", "cfg@v2", 1, &err), SKH_OK);
-    assert_text(f, "SELECT state FROM circuit_breakers", "closed");
+    assert_text(f, "SELECT state FROM circuit_breakers", NULL, "closed");
     assert_int_equal(breaker_record(f->host, "cfg", "cfg@v2", 1, &err), SKH_OK);
-    assert_text(f, "SELECT state FROM circuit_breakers", "open");
+    assert_text(f, "SELECT state FROM circuit_breakers", NULL, "open");
     backdate_opened(f, "cfg@v2", 6);
     int allow = 0;
     char *fallback = NULL;
     assert_int_equal(breaker_admit(f->host, "cfg", "cfg@v2", &allow, &fallback, &err), SKH_OK);
     assert_int_equal(allow, 1);
     assert_int_equal(breaker_record(f->host, "cfg", "cfg@v2", 0, &err), SKH_OK);
-    assert_text(f, "SELECT state FROM circuit_breakers", "closed");
-    assert_text(f, "SELECT thresholds FROM decisions WHERE verdict = 'close'",
+    assert_text(f, "SELECT state FROM circuit_breakers", NULL, "closed");
+    assert_text(f, "SELECT thresholds FROM decisions WHERE verdict = 'close'", NULL,
                 "{\"failures\":2,\"cooldown_s\":5}");
 }
 
@@ -1025,10 +872,10 @@ static void test_manual_rollback(void **state)
     assert_text(f,
                 "SELECT trigger_reason || ' ' || trigger_metric || ' ' || restored_variant_id"
                 " FROM rollback_events",
-                "bad deploy manual man@v1");
-    assert_text(f, "SELECT verdict || ' ' || kind FROM decisions", "rollback rollback");
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM learning_events WHERE event_type = 'rollback'"),
-                     1);
+                NULL, "bad deploy manual man@v1");
+    assert_text(f, "SELECT verdict || ' ' || kind FROM decisions", NULL, "rollback rollback");
+    assert_int_equal(
+        q_int(f, "SELECT COUNT(*) FROM learning_events WHERE event_type = 'rollback'", NULL), 1);
 
     /* man@v2 was rolled back: it is nobody's rollback target. */
     assert_int_equal(rollback(f, "man", NULL, NULL, &err), SKH_EFAILED);
@@ -1074,7 +921,7 @@ static void test_target_after_promotions(void **state)
     assert_int_equal(store_ab_apply(f->host->st, &v, &applied, &err), SKH_OK);
     assert_int_equal(applied, 1);
     skh_free(test_id);
-    assert_text(f, "SELECT demoted_variant_id FROM promotion_events", "tgt@v1");
+    assert_text(f, "SELECT demoted_variant_id FROM promotion_events", NULL, "tgt@v1");
     assert_int_equal(store_rb_target(f->host->st, "tgt", "tgt@v2", &target, &err), SKH_OK);
     assert_string_equal(target, "tgt@v1");
     free(target);
@@ -1095,24 +942,28 @@ static void test_target_after_promotions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_trigger_fidelity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trigger_outcome, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trigger_critical_false_negative, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trigger_false_positive_rate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trigger_exception_rate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trigger_mean_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_trigger_health_and_edited_threshold, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_window_is_live_and_since_production, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_suppressed_without_target, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exactly_once_across_processes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_next_request_runs_restored, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_demote_staged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_freeze, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_policy_error_fails_safe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_breaker, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_breaker_settings_from_policy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_manual_rollback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_target_after_promotions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_fidelity, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_outcome, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_critical_false_negative, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_false_positive_rate, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_exception_rate, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_mean_time, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_health_and_edited_threshold, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_window_is_live_and_since_production, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_suppressed_without_target, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_exactly_once_across_processes, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_next_request_runs_restored, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_demote_staged, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_freeze, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_error_fails_safe, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_breaker, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_breaker_settings_from_policy, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_manual_rollback, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_target_after_promotions, setup, fixture_teardown),
     };
     return cmocka_run_group_tests_name("rollback", tests, NULL, NULL);
 }

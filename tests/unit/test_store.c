@@ -26,83 +26,22 @@
 
 #include "store.h"
 
-typedef struct fixture {
-    char dir[PATH_MAX];
-    char path[PATH_MAX + 32];
-    store *st;
-} fixture;
-
-static int make_dir(fixture *fx)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->dir, sizeof fx->dir, "%s/skh-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/skillhost.db", fx->dir);
-    return 0;
-}
-
-static int teardown(void **state);
+#include "fixture.h"
 
 static int setup_dir(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    if (!fx || make_dir(fx) != 0) {
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
+    return store_fixture_setup_dir(state, "store");
 }
 
 static int setup(void **state)
 {
-    if (setup_dir(state) != 0)
-        return -1;
-    fixture *fx = *state;
-    store_options o = {.create = 1};
-    skh_error err = {0};
-    if (store_open(fx->path, &o, &fx->st, &err) != SKH_OK) {
-        fprintf(stderr, "store_open: %s: %s\n", err.what, err.message);
-        teardown(state); /* cmocka skips the teardown when the setup fails */
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    store_close(fx->st);
-    DIR *d = opendir(fx->dir);
-    if (d) {
-        struct dirent *e;
-        char p[PATH_MAX + 256];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(fx->dir);
-    free(fx);
-    return 0;
+    return store_fixture_setup(state, "store");
 }
 
 /* ---- raw SQLite helpers: look at the file the way the seeds' code would ---- */
 
-static sqlite3 *raw_open(const char *path)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
 /* First column of the first row of sql (?1 = arg when not NULL); -1 when no row. */
-static long long q_int(sqlite3 *db, const char *sql, const char *arg)
+static long long db_int(sqlite3 *db, const char *sql, const char *arg)
 {
     sqlite3_stmt *s = NULL;
     long long v = -1;
@@ -117,7 +56,7 @@ static long long q_int(sqlite3 *db, const char *sql, const char *arg)
 }
 
 /* First column as text into buf ("(null)" for NULL, "" when no row). */
-static const char *q_text(sqlite3 *db, const char *sql, const char *arg, char *buf, size_t n)
+static const char *db_text(sqlite3 *db, const char *sql, const char *arg, char *buf, size_t n)
 {
     sqlite3_stmt *s = NULL;
     buf[0] = '\0';
@@ -149,7 +88,7 @@ static long long count_rows(const char *path, const char *table)
     char sql[128];
     sqlite3 *db = raw_open(path);
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", table);
-    long long n = q_int(db, sql, NULL);
+    long long n = db_int(db, sql, NULL);
     sqlite3_close(db);
     return n;
 }
@@ -197,7 +136,7 @@ static store_execution make_ex(const char *execution_id, const char *variant_id)
 
 static void t_schema_created(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     static const char *const tables[][2] = {
         {"skills", "skill_id, skill_name, promotion_state, primary_agent, intent_type, created_at,"
                    " last_promoted_at, version, description, positive_class"},
@@ -238,7 +177,7 @@ static void t_schema_created(void **state)
         {"config", "key, value, updated_at"},
     };
     sqlite3 *db = raw_open(fx->path);
-    assert_int_equal(q_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
+    assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
     assert_int_equal(STORE_SCHEMA_VERSION, 1);
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[1024];
@@ -248,10 +187,10 @@ static void t_schema_created(void **state)
             fail_msg("%s: %s", tables[i][0], sqlite3_errmsg(db));
         sqlite3_finalize(s);
         /* Real tables, not views, so the seeds' UPDATEs work on them. */
-        assert_int_equal(q_int(db,
-                               "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'"
-                               " AND name = ?1",
-                               tables[i][0]),
+        assert_int_equal(db_int(db,
+                                "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'"
+                                " AND name = ?1",
+                                tables[i][0]),
                          1);
     }
     sqlite3_close(db);
@@ -260,7 +199,7 @@ static void t_schema_created(void **state)
 /* The seeds' own statements, verbatim, against a skillhost database. */
 static void t_seed_queries(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", "production");
     store_execution ex = make_ex("e1", v1);
     skh_error err = {0};
@@ -288,11 +227,11 @@ static void t_seed_queries(void **state)
         assert_int_equal(sqlite3_column_int(s, i), 1);
     sqlite3_finalize(s);
 
-    assert_int_equal(q_int(db,
-                           "SELECT * FROM human_approvals\n"
-                           "    WHERE skill_id = ? AND promotion_path = 'prototype->staged'\n"
-                           "    ORDER BY approval_timestamp DESC LIMIT 1",
-                           "spam"),
+    assert_int_equal(db_int(db,
+                            "SELECT * FROM human_approvals\n"
+                            "    WHERE skill_id = ? AND promotion_path = 'prototype->staged'\n"
+                            "    ORDER BY approval_timestamp DESC LIMIT 1",
+                            "spam"),
                      -1);
 
     /* seed 002: A/B tests */
@@ -312,18 +251,18 @@ static void t_seed_queries(void **state)
     sqlite3_bind_int(s, 6, 20);
     assert_int_equal(sqlite3_step(s), SQLITE_DONE);
     sqlite3_finalize(s);
-    assert_string_equal(q_text(db,
-                               "SELECT status FROM ab_test_assignments\n"
-                               "    WHERE skill_name = ? AND status = 'running'\n"
-                               "    ORDER BY start_time DESC LIMIT 1",
-                               "spam", buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT status FROM ab_test_assignments\n"
+                                "    WHERE skill_name = ? AND status = 'running'\n"
+                                "    ORDER BY start_time DESC LIMIT 1",
+                                "spam", buf, sizeof buf),
                         "running");
     raw_exec(db, "UPDATE ab_test_assignments SET control_trials = control_trials + 1,"
                  " control_successes = control_successes + 1 WHERE test_id = 'ab_spam_1'");
-    assert_int_equal(q_int(db,
-                           "SELECT control_trials + control_successes + weight FROM"
-                           " ab_test_assignments WHERE test_id = ?",
-                           "ab_spam_1"),
+    assert_int_equal(db_int(db,
+                            "SELECT control_trials + control_successes + weight FROM"
+                            " ab_test_assignments WHERE test_id = ?",
+                            "ab_spam_1"),
                      52);
 
     raw_exec(db, "UPDATE skill_variations\n"
@@ -332,16 +271,16 @@ static void t_seed_queries(void **state)
     assert_int_equal(sqlite3_changes(db), 1);
     raw_exec(db, "UPDATE skill_variations SET test_status = 'archived'"
                  " WHERE variation_id = 'nobody@v1'");
-    assert_int_equal(q_int(db,
-                           "SELECT SUM(CASE WHEN promoted = 1 THEN 1 ELSE 0 END) as promoted\n"
-                           "        FROM skill_variations\n"
-                           "        WHERE test_status IN ('promoted', 'archived')",
-                           NULL),
+    assert_int_equal(db_int(db,
+                            "SELECT SUM(CASE WHEN promoted = 1 THEN 1 ELSE 0 END) as promoted\n"
+                            "        FROM skill_variations\n"
+                            "        WHERE test_status IN ('promoted', 'archived')",
+                            NULL),
                      1);
-    assert_string_equal(q_text(db,
-                               "SELECT variation_content FROM skill_variations"
-                               " WHERE variation_id = ?",
-                               "spam@v1", buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT variation_content FROM skill_variations"
+                                " WHERE variation_id = ?",
+                                "spam@v1", buf, sizeof buf),
                         "be strict");
 
     /* seed 002: telemetry counters, twice through the same upsert */
@@ -367,14 +306,14 @@ static void t_seed_queries(void **state)
     long long v = 0;
     assert_int_equal(store_counter_get(fx->st, "react_retry_count", &v, &err), SKH_OK);
     assert_int_equal(v, 6);
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM telemetry_counters", NULL), 2);
-    assert_int_equal(q_int(db,
-                           "SELECT AVG(after_fidelity - before_fidelity) as avg_delta\n"
-                           "        FROM learning_events\n"
-                           "        WHERE event_type = 'variation_promoted'\n"
-                           "          AND before_fidelity IS NOT NULL\n"
-                           "          AND after_fidelity IS NOT NULL",
-                           NULL),
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM telemetry_counters", NULL), 2);
+    assert_int_equal(db_int(db,
+                            "SELECT AVG(after_fidelity - before_fidelity) as avg_delta\n"
+                            "        FROM learning_events\n"
+                            "        WHERE event_type = 'variation_promoted'\n"
+                            "          AND before_fidelity IS NOT NULL\n"
+                            "          AND after_fidelity IS NOT NULL",
+                            NULL),
                      0);
     sqlite3_close(db);
     free(v1);
@@ -382,7 +321,7 @@ static void t_seed_queries(void **state)
 
 static void t_newer_schema_refused(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     free(v1);
     store_close(fx->st);
@@ -402,14 +341,14 @@ static void t_newer_schema_refused(void **state)
     assert_string_equal(err.what, fx->path);
 
     db = raw_open(fx->path);
-    assert_int_equal(q_int(db, "PRAGMA user_version", NULL), 99);
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
+    assert_int_equal(db_int(db, "PRAGMA user_version", NULL), 99);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
     sqlite3_close(db);
 }
 
 static void t_missing_file(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     skh_error err = {0};
     store *st = NULL;
     store_options o = {0};
@@ -422,7 +361,7 @@ static void t_missing_file(void **state)
 
 static void t_not_a_database(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     FILE *f = fopen(fx->path, "w");
     assert_non_null(f);
     for (int i = 0; i < 200; i++)
@@ -436,10 +375,10 @@ static void t_not_a_database(void **state)
 
 static void t_wal_mode(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char buf[32];
     sqlite3 *db = raw_open(fx->path);
-    assert_string_equal(q_text(db, "PRAGMA journal_mode", NULL, buf, sizeof buf), "wal");
+    assert_string_equal(db_text(db, "PRAGMA journal_mode", NULL, buf, sizeof buf), "wal");
     sqlite3_close(db);
 
     /* Reopening an existing WAL database, with full durability, works. */
@@ -455,7 +394,7 @@ static void t_wal_mode(void **state)
 
 static void t_variant_versions(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     char *v2 = add_variant(fx->st, "spam", "staged");
     char *o1 = add_variant(fx->st, "other", NULL);
@@ -490,7 +429,7 @@ static void t_variant_versions(void **state)
 
 static void t_production_demotes(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", "production");
     char *v2 = add_variant(fx->st, "spam", "production");
     store_variant v;
@@ -505,13 +444,14 @@ static void t_production_demotes(void **state)
     store_variant_free(&v);
 
     sqlite3 *db = raw_open(fx->path);
-    assert_string_equal(q_text(db, "SELECT promotion_state FROM skills WHERE skill_id = ?", "spam",
-                               buf, sizeof buf),
+    assert_string_equal(db_text(db, "SELECT promotion_state FROM skills WHERE skill_id = ?", "spam",
+                                buf, sizeof buf),
                         "production");
     assert_string_equal(
-        q_text(db, "SELECT version FROM skills WHERE skill_id = ?", "spam", buf, sizeof buf), "2");
+        db_text(db, "SELECT version FROM skills WHERE skill_id = ?", "spam", buf, sizeof buf), "2");
     assert_int_equal(
-        q_int(db, "SELECT last_promoted_at IS NOT NULL FROM skills WHERE skill_id = ?", "spam"), 1);
+        db_int(db, "SELECT last_promoted_at IS NOT NULL FROM skills WHERE skill_id = ?", "spam"),
+        1);
     /* At most one production variant per skill, whoever writes. */
     assert_int_not_equal(sqlite3_exec(db,
                                       "UPDATE skill_variations SET state = 'production'"
@@ -520,10 +460,10 @@ static void t_production_demotes(void **state)
                          SQLITE_OK);
     /* Archiving the production variant leaves the staged one serving. */
     raw_exec(db, "UPDATE skill_variations SET state = 'archived' WHERE variation_id = 'spam@v2'");
-    assert_string_equal(q_text(db,
-                               "SELECT promotion_state || ' ' || version FROM skills"
-                               " WHERE skill_id = ?",
-                               "spam", buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT promotion_state || ' ' || version FROM skills"
+                                " WHERE skill_id = ?",
+                                "spam", buf, sizeof buf),
                         "staged 1");
     sqlite3_close(db);
     free(v1);
@@ -541,7 +481,7 @@ static void expect_serving(store *st, const char *skill, const char *want)
 
 static void t_serving_order(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     store_variant v;
     skh_error err = {0};
     char *ids[5];
@@ -570,7 +510,7 @@ static void t_serving_order(void **state)
 
 static void t_bad_input_refused(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *id = (char *)"untouched";
     skh_error err = {0};
 
@@ -598,7 +538,7 @@ static void t_bad_input_refused(void **state)
 
 static void t_skill_list_show(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     json_t *j = NULL;
     skh_error err = {0};
 
@@ -665,7 +605,7 @@ static void t_skill_list_show(void **state)
 
 static void t_record_execution(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     store_execution ex = make_ex("e1", v1);
     skh_error err = {0};
@@ -678,27 +618,27 @@ static void t_record_execution(void **state)
     for (int i = 0; i < 4; i++) {
         char sql[96];
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE execution_id = 'e1'", tables[i]);
-        assert_int_equal(q_int(db, sql, NULL), 1);
+        assert_int_equal(db_int(db, sql, NULL), 1);
     }
-    assert_int_equal(q_int(db, "SELECT execution_time_ms FROM performance_metrics", NULL), 13);
-    assert_int_equal(q_int(db, "SELECT exception FROM performance_metrics", NULL), 0);
-    assert_int_equal(q_int(db, "SELECT correct FROM outcome_metrics", NULL), 1);
-    assert_int_equal(q_int(db, "SELECT confidence * 10 FROM outcome_metrics", NULL), 9);
-    assert_string_equal(q_text(db, "SELECT decision || '|' || reasoning FROM outcome_metrics", NULL,
-                               buf, sizeof buf),
+    assert_int_equal(db_int(db, "SELECT execution_time_ms FROM performance_metrics", NULL), 13);
+    assert_int_equal(db_int(db, "SELECT exception FROM performance_metrics", NULL), 0);
+    assert_int_equal(db_int(db, "SELECT correct FROM outcome_metrics", NULL), 1);
+    assert_int_equal(db_int(db, "SELECT confidence * 10 FROM outcome_metrics", NULL), 9);
+    assert_string_equal(db_text(db, "SELECT decision || '|' || reasoning FROM outcome_metrics",
+                                NULL, buf, sizeof buf),
                         "spam|keyword match");
-    assert_string_equal(q_text(db,
-                               "SELECT pattern_fidelity || '|' || patterns_followed || '|' ||"
-                               " patterns_missed || '|' || missed || '|' || agent"
-                               " FROM fidelity_metrics",
-                               NULL, buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT pattern_fidelity || '|' || patterns_followed || '|' ||"
+                                " patterns_missed || '|' || missed || '|' || agent"
+                                " FROM fidelity_metrics",
+                                NULL, buf, sizeof buf),
                         "0.75|2|1|[\"explain\"]|skillhost");
-    assert_string_equal(q_text(db, "SELECT error_type FROM executions", NULL, buf, sizeof buf),
+    assert_string_equal(db_text(db, "SELECT error_type FROM executions", NULL, buf, sizeof buf),
                         "(null)");
-    assert_string_equal(q_text(db,
-                               "SELECT skill_id || '|' || variant_id || '|' || session_id"
-                               " FROM executions",
-                               NULL, buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT skill_id || '|' || variant_id || '|' || session_id"
+                                " FROM executions",
+                                NULL, buf, sizeof buf),
                         "spam|spam@v1|sess-1");
 
     long long total = 0;
@@ -713,16 +653,16 @@ static void t_record_execution(void **state)
     ex.error_message = "connection refused";
     ex.fidelity = 0.0;
     assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
-    assert_string_equal(q_text(db,
-                               "SELECT error_category || '|' || error_type || '|' ||"
-                               " error_message || '|' || attempt || '|' || (output IS NULL)"
-                               " FROM executions WHERE execution_id = ?",
-                               "e2", buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT error_category || '|' || error_type || '|' ||"
+                                " error_message || '|' || attempt || '|' || (output IS NULL)"
+                                " FROM executions WHERE execution_id = ?",
+                                "e2", buf, sizeof buf),
                         "network|network|connection refused|2|1");
-    assert_string_equal(q_text(db,
-                               "SELECT exception || '|' || error_category FROM"
-                               " performance_metrics WHERE execution_id = ?",
-                               "e2", buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT exception || '|' || error_category FROM"
+                                " performance_metrics WHERE execution_id = ?",
+                                "e2", buf, sizeof buf),
                         "1|network");
     assert_int_equal(store_counter_get(fx->st, "total_executions", &total, &err), SKH_OK);
     assert_int_equal(total, 2);
@@ -738,7 +678,7 @@ static void t_record_execution(void **state)
 
 static void t_unknown_values_null(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     store_execution ex = make_ex("e1", v1);
     skh_error err = {0};
@@ -751,11 +691,11 @@ static void t_unknown_values_null(void **state)
     ex.critical = 1;
     assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
     sqlite3 *db = raw_open(fx->path);
-    assert_string_equal(q_text(db,
-                               "SELECT typeof(confidence) || '|' || typeof(correct) || '|' ||"
-                               " decision || '|' || expected || '|' || critical"
-                               " FROM outcome_metrics",
-                               NULL, buf, sizeof buf),
+    assert_string_equal(db_text(db,
+                                "SELECT typeof(confidence) || '|' || typeof(correct) || '|' ||"
+                                " decision || '|' || expected || '|' || critical"
+                                " FROM outcome_metrics",
+                                NULL, buf, sizeof buf),
                         "null|null||ham|1");
     sqlite3_close(db);
     free(v1);
@@ -763,7 +703,7 @@ static void t_unknown_values_null(void **state)
 
 static void t_invalid_execution(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     skh_error err = {0};
 
@@ -790,7 +730,7 @@ static void t_invalid_execution(void **state)
 
 static void t_locked(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     store *st = NULL;
     skh_error err = {0};
@@ -813,15 +753,15 @@ static void t_locked(void **state)
     assert_int_equal(store_config_set(st, "k", "v", &err), SKH_ESTORE);
     raw_exec(db, "ROLLBACK");
 
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM executions", NULL), 0);
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM fidelity_metrics", NULL), 0);
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM telemetry_counters", NULL), 0);
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM config", NULL), 0);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM executions", NULL), 0);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM fidelity_metrics", NULL), 0);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM telemetry_counters", NULL), 0);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM config", NULL), 0);
 
     /* The same store works once the lock is gone. */
     assert_int_equal(store_record_execution(st, &ex, &err), SKH_OK);
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM performance_metrics", NULL), 1);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM performance_metrics", NULL), 1);
     sqlite3_close(db);
     store_close(st);
     free(v1);
@@ -829,7 +769,7 @@ static void t_locked(void **state)
 
 static void t_atomic(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     skh_error err = {0};
     long long total = -1;
@@ -851,12 +791,12 @@ static void t_atomic(void **state)
     ex = make_ex("e2", v1);
     assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_ESTORE);
     assert_non_null(strstr(err.message, "performance"));
-    assert_int_equal(q_int(db, "SELECT COUNT(*) FROM executions WHERE execution_id = 'e2'", NULL),
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM executions WHERE execution_id = 'e2'", NULL),
                      0);
     assert_int_equal(
-        q_int(db, "SELECT COUNT(*) FROM fidelity_metrics WHERE execution_id = 'e2'", NULL), 0);
+        db_int(db, "SELECT COUNT(*) FROM fidelity_metrics WHERE execution_id = 'e2'", NULL), 0);
     assert_int_equal(
-        q_int(db, "SELECT COUNT(*) FROM outcome_metrics WHERE execution_id = 'e2'", NULL), 0);
+        db_int(db, "SELECT COUNT(*) FROM outcome_metrics WHERE execution_id = 'e2'", NULL), 0);
     sqlite3_close(db);
     assert_int_equal(count_rows(fx->path, "executions"), 1);
     assert_int_equal(store_counter_get(fx->st, "total_executions", &total, &err), SKH_OK);
@@ -911,7 +851,7 @@ static int full_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
 
 static void t_disk_full(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     skh_error err = {0};
 
     free(add_variant(fx->st, "spam", NULL));
@@ -948,23 +888,10 @@ static int teardown_vfs(void **state)
         sqlite3_vfs_register(real_vfs, 1);
         sqlite3_vfs_unregister(&full_vfs);
     }
-    return teardown(state);
+    return store_fixture_teardown(state);
 }
 
 /* ---- several processes ---------------------------------------------------- */
-
-/* Wait for every child; return how many did not exit 0. */
-static int wait_children(const pid_t *pids, int n)
-{
-    int bad = 0;
-    for (int i = 0; i < n; i++) {
-        int status = 0;
-        if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0)
-            bad++;
-    }
-    return bad;
-}
 
 static int child_record(const char *path, int child, int n)
 {
@@ -991,7 +918,7 @@ static int child_record(const char *path, int child, int n)
 static void t_concurrent_writers(void **state)
 {
     enum { CHILDREN = 4, EACH = 200 };
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char *v1 = add_variant(fx->st, "spam", NULL);
     pid_t pids[CHILDREN];
 
@@ -1011,10 +938,10 @@ static void t_concurrent_writers(void **state)
     assert_int_equal(count_rows(fx->path, "outcome_metrics"), CHILDREN * EACH);
     assert_int_equal(count_rows(fx->path, "performance_metrics"), CHILDREN * EACH);
     sqlite3 *db = raw_open(fx->path);
-    assert_int_equal(q_int(db,
-                           "SELECT counter_value FROM telemetry_counters"
-                           " WHERE counter_name = 'total_executions'",
-                           NULL),
+    assert_int_equal(db_int(db,
+                            "SELECT counter_value FROM telemetry_counters"
+                            " WHERE counter_name = 'total_executions'",
+                            NULL),
                      CHILDREN * EACH);
     sqlite3_close(db);
     free(v1);
@@ -1023,7 +950,7 @@ static void t_concurrent_writers(void **state)
 static void t_concurrent_variant_add(void **state)
 {
     enum { CHILDREN = 4, EACH = 10 };
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     pid_t pids[CHILDREN];
 
     store_close(fx->st);
@@ -1049,16 +976,17 @@ static void t_concurrent_variant_add(void **state)
     }
     assert_int_equal(wait_children(pids, CHILDREN), 0);
     sqlite3 *db = raw_open(fx->path);
-    assert_int_equal(q_int(db, "SELECT COUNT(DISTINCT version) FROM skill_variations", NULL),
+    assert_int_equal(db_int(db, "SELECT COUNT(DISTINCT version) FROM skill_variations", NULL),
                      CHILDREN * EACH);
-    assert_int_equal(q_int(db, "SELECT MAX(version) FROM skill_variations", NULL), CHILDREN * EACH);
+    assert_int_equal(db_int(db, "SELECT MAX(version) FROM skill_variations", NULL),
+                     CHILDREN * EACH);
     sqlite3_close(db);
 }
 
 static void t_concurrent_open_fresh(void **state)
 {
     enum { ROUNDS = 6, CHILDREN = 4 };
-    fixture *fx = *state;
+    store_fixture *fx = *state;
 
     for (int r = 0; r < ROUNDS; r++) {
         char path[PATH_MAX + 32];
@@ -1091,9 +1019,9 @@ static void t_concurrent_open_fresh(void **state)
 
         sqlite3 *db = raw_open(path);
         char buf[16];
-        assert_int_equal(q_int(db, "PRAGMA user_version", NULL), 1);
-        assert_string_equal(q_text(db, "PRAGMA journal_mode", NULL, buf, sizeof buf), "wal");
-        assert_int_equal(q_int(db, "SELECT COUNT(*) FROM config", NULL), 0);
+        assert_int_equal(db_int(db, "PRAGMA user_version", NULL), 1);
+        assert_string_equal(db_text(db, "PRAGMA journal_mode", NULL, buf, sizeof buf), "wal");
+        assert_int_equal(db_int(db, "SELECT COUNT(*) FROM config", NULL), 0);
         sqlite3_close(db);
     }
 }
@@ -1102,7 +1030,7 @@ static void t_concurrent_open_fresh(void **state)
 
 static void t_counters(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     skh_error err = {0};
     long long v = -1;
 
@@ -1117,7 +1045,7 @@ static void t_counters(void **state)
 
 static void t_config(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     skh_error err = {0};
     char *v = (char *)"untouched";
     json_t *all = NULL;
@@ -1161,7 +1089,7 @@ static void expect_plan(sqlite3 *db, const char *sql, const char *index)
 
 static void t_indexes_used(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     sqlite3 *db = raw_open(fx->path);
     expect_plan(db,
                 "SELECT pattern_fidelity FROM fidelity_metrics WHERE variant_id = ?"
@@ -1199,29 +1127,29 @@ static void t_timestamp(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(t_schema_created, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_seed_queries, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_newer_schema_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_missing_file, setup_dir, teardown),
-        cmocka_unit_test_setup_teardown(t_not_a_database, setup_dir, teardown),
-        cmocka_unit_test_setup_teardown(t_wal_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_variant_versions, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_production_demotes, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_serving_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_bad_input_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_skill_list_show, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_record_execution, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_unknown_values_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_invalid_execution, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_locked, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_schema_created, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_seed_queries, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_newer_schema_refused, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_missing_file, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_not_a_database, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_wal_mode, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_variant_versions, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_production_demotes, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_serving_order, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_bad_input_refused, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_skill_list_show, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_record_execution, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_unknown_values_null, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_invalid_execution, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_locked, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_atomic, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_disk_full, setup, teardown_vfs),
-        cmocka_unit_test_setup_teardown(t_concurrent_writers, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_concurrent_variant_add, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_concurrent_open_fresh, setup_dir, teardown),
-        cmocka_unit_test_setup_teardown(t_counters, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_config, setup, teardown),
-        cmocka_unit_test_setup_teardown(t_indexes_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_concurrent_writers, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_concurrent_variant_add, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_concurrent_open_fresh, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_counters, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_config, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_indexes_used, setup, store_fixture_teardown),
         cmocka_unit_test(t_timestamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

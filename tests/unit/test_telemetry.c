@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,76 +22,20 @@
 
 #include "store.h"
 
-typedef struct fixture {
-    char dir[PATH_MAX];
-    char path[PATH_MAX + 32];
-    store *st;
-    unsigned seq; /* makes execution ids unique */
-} fixture;
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    store_close(fx->st);
-    DIR *d = opendir(fx->dir);
-    if (d) {
-        struct dirent *e;
-        char p[PATH_MAX + 256];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", fx->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(fx->dir);
-    free(fx);
-    return 0;
-}
+#include "fixture.h"
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    const char *tmp = getenv("TMPDIR");
-    if (!fx)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "%s/skh-telemetry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->dir)) {
-        free(fx);
-        return -1;
-    }
-    snprintf(fx->path, sizeof fx->path, "%s/skillhost.db", fx->dir);
-    *state = fx;
-    store_options o = {.create = 1};
-    skh_error err = {0};
-    if (store_open(fx->path, &o, &fx->st, &err) != SKH_OK) {
-        fprintf(stderr, "store_open: %s: %s\n", err.what, err.message);
-        teardown(state); /* cmocka skips the teardown when the setup fails */
-        return -1;
-    }
-    return 0;
+    return store_fixture_setup(state, "telemetry");
 }
+
+/* Makes execution ids unique across the whole run. */
+static unsigned seq;
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static void raw_exec(const fixture *fx, const char *sql)
-{
-    sqlite3 *db = NULL;
-    char *msg = NULL;
-    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        char copy[512];
-        snprintf(copy, sizeof copy, "%s", msg ? msg : "?");
-        sqlite3_free(msg);
-        sqlite3_close(db);
-        fail_msg("%s: %s", sql, copy);
-    }
-    sqlite3_close(db);
-}
-
-static void add_variant(fixture *fx, const char *skill, const char *state, const char *expect_id)
+static void add_variant(store_fixture *fx, const char *skill, const char *state,
+                        const char *expect_id)
 {
     skh_error err = {0};
     char *id = NULL;
@@ -104,12 +47,12 @@ static void add_variant(fixture *fx, const char *skill, const char *state, const
 }
 
 /* One attempt of request req, recorded through the store as execute would. */
-static void record(fixture *fx, const char *skill, const char *req, unsigned attempt,
+static void record(store_fixture *fx, const char *skill, const char *req, unsigned attempt,
                    const char *ts, double fidelity, int category)
 {
     char eid[64], variant[80];
     skh_error err = {0};
-    snprintf(eid, sizeof eid, "0190a000-0000-7000-8000-%012u", ++fx->seq);
+    snprintf(eid, sizeof eid, "0190a000-0000-7000-8000-%012u", ++seq);
     snprintf(variant, sizeof variant, "%s@v1", skill);
     store_execution ex = {
         .execution_id = eid,
@@ -134,14 +77,14 @@ static void record(fixture *fx, const char *skill, const char *req, unsigned att
         fail_msg("store_record_execution: %s: %s", err.what, err.message);
 }
 
-static void counter(fixture *fx, const char *name, long long delta)
+static void counter(store_fixture *fx, const char *name, long long delta)
 {
     skh_error err = {0};
     if (store_counter_add(fx->st, name, delta, &err) != SKH_OK)
         fail_msg("store_counter_add %s: %s: %s", name, err.what, err.message);
 }
 
-static json_t *dashboard(fixture *fx)
+static json_t *dashboard(store_fixture *fx)
 {
     skh_error err = {0};
     json_t *j = NULL;
@@ -227,7 +170,7 @@ static void check_generated_at(const json_t *j)
 
 static void test_empty_database(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     json_t *j = dashboard(fx);
     check_keys(j, top_keys, sizeof top_keys / sizeof *top_keys);
     check_int(j, "retry_count", 0);
@@ -249,7 +192,7 @@ static void test_empty_database(void **state)
 /* A registered skill that never ran: a row of zeros, no mean, no last run. */
 static void test_skill_without_executions(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     add_variant(fx, "idle", "prototype", "idle@v1");
     json_t *j = dashboard(fx);
     json_t *rows = json_object_get(j, "skills");
@@ -270,7 +213,7 @@ static void test_skill_without_executions(void **state)
 
 static void test_full_dashboard(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     add_variant(fx, "spam", "production", "spam@v1");
     add_variant(fx, "alpha", "production", "alpha@v1");
     add_variant(fx, "idle", "prototype", "idle@v1");
@@ -292,18 +235,18 @@ static void test_full_dashboard(void **state)
     counter(fx, "react_retry_count", 2);
 
     /* An A/B history: v2 won, v3 lost, v4 is still under test (not counted). */
-    raw_exec(fx, "UPDATE skill_variations SET test_status = 'promoted', promoted = 1"
-                 " WHERE variation_id = 'spam@v2';"
-                 "UPDATE skill_variations SET test_status = 'archived' WHERE variation_id = "
-                 "'spam@v3';"
-                 "UPDATE skill_variations SET test_status = 'testing', promoted = 1"
-                 " WHERE variation_id = 'spam@v4';"
-                 "INSERT INTO learning_events (skill_name, event_type, variation_id,"
-                 " before_fidelity, after_fidelity, timestamp) VALUES"
-                 " ('spam', 'variation_promoted', 'spam@v2', 0.5, 0.75, 'x'),"
-                 " ('spam', 'variation_promoted', 'spam@v2', 0.8, 0.9, 'x'),"
-                 " ('spam', 'variation_promoted', 'spam@v2', NULL, 0.9, 'x'),"
-                 " ('spam', 'react_execution', 'spam@v1', 0.1, 0.9, 'x');");
+    sql_exec(fx->path, "UPDATE skill_variations SET test_status = 'promoted', promoted = 1"
+                       " WHERE variation_id = 'spam@v2';"
+                       "UPDATE skill_variations SET test_status = 'archived' WHERE variation_id = "
+                       "'spam@v3';"
+                       "UPDATE skill_variations SET test_status = 'testing', promoted = 1"
+                       " WHERE variation_id = 'spam@v4';"
+                       "INSERT INTO learning_events (skill_name, event_type, variation_id,"
+                       " before_fidelity, after_fidelity, timestamp) VALUES"
+                       " ('spam', 'variation_promoted', 'spam@v2', 0.5, 0.75, 'x'),"
+                       " ('spam', 'variation_promoted', 'spam@v2', 0.8, 0.9, 'x'),"
+                       " ('spam', 'variation_promoted', 'spam@v2', NULL, 0.9, 'x'),"
+                       " ('spam', 'react_execution', 'spam@v1', 0.1, 0.9, 'x');");
 
     json_t *j = dashboard(fx);
     check_keys(j, top_keys, sizeof top_keys / sizeof *top_keys);
@@ -355,20 +298,20 @@ static void test_full_dashboard(void **state)
  */
 static void test_seed_rounding(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     char id[32];
     add_variant(fx, "spam", "production", "spam@v1");
     for (int v = 2; v <= 17; v++) {
         snprintf(id, sizeof id, "spam@v%d", v);
         add_variant(fx, "spam", "prototype", id);
     }
-    raw_exec(fx, "UPDATE skill_variations SET test_status = 'archived' WHERE version >= 2;"
-                 "UPDATE skill_variations SET test_status = 'promoted', promoted = 1"
-                 " WHERE version = 9;"
-                 "INSERT INTO learning_events (skill_name, event_type, before_fidelity,"
-                 " after_fidelity, timestamp) VALUES"
-                 " ('spam', 'variation_promoted', 0.5625, 0.5, 'x'),"
-                 " ('spam', 'variation_promoted', 0.8125, 0.75, 'x');");
+    sql_exec(fx->path, "UPDATE skill_variations SET test_status = 'archived' WHERE version >= 2;"
+                       "UPDATE skill_variations SET test_status = 'promoted', promoted = 1"
+                       " WHERE version = 9;"
+                       "INSERT INTO learning_events (skill_name, event_type, before_fidelity,"
+                       " after_fidelity, timestamp) VALUES"
+                       " ('spam', 'variation_promoted', 0.5625, 0.5, 'x'),"
+                       " ('spam', 'variation_promoted', 0.8125, 0.75, 'x');");
     /* 16 requests, one retried: a per-skill retry rate of 1/16 too. */
     for (int r = 0; r < 16; r++) {
         char req[16];
@@ -398,7 +341,7 @@ static void test_seed_rounding(void **state)
 /* Counters that were never created read as 0, whatever else is recorded. */
 static void test_absent_counters(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     add_variant(fx, "spam", "production", "spam@v1");
     record(fx, "spam", "r1", 1, "2026-11-23T08:00:00.000Z", 1.0, SKH_ERR_NONE);
     json_t *j = dashboard(fx);
@@ -414,10 +357,10 @@ static void test_absent_counters(void **state)
 /* A failed read names the cause and leaves no transaction open behind it. */
 static void test_failure_rolls_back(void **state)
 {
-    fixture *fx = *state;
+    store_fixture *fx = *state;
     skh_error err = {0};
     json_t *j = (json_t *)1;
-    raw_exec(fx, "DROP TABLE learning_events");
+    sql_exec(fx->path, "DROP TABLE learning_events");
     assert_int_equal(store_telemetry(fx->st, &j, &err), SKH_ESTORE);
     assert_null(j);
     assert_non_null(strstr(err.message, "no such table: learning_events"));
@@ -431,12 +374,13 @@ static void test_failure_rolls_back(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_empty_database, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_skill_without_executions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_dashboard, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seed_rounding, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_absent_counters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failure_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_database, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_skill_without_executions, setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_full_dashboard, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_seed_rounding, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_absent_counters, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_rolls_back, setup, store_fixture_teardown),
     };
     return cmocka_run_group_tests_name("telemetry", tests, NULL, NULL);
 }
