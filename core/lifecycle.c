@@ -82,7 +82,11 @@ static int ask(skh_host *host, const char *fn, json_t *facts, const char *skill,
     memset(out, 0, sizeof *out);
     skh_error perr;
     error_clear(&perr);
-    int rc = policy_decide(host->policies, POLICY, fn, facts, &out->answer, &out->info, &perr);
+    /* settings() is configuration: asked once per file version, not after every request. */
+    int rc =
+        strcmp(fn, "settings") == 0
+            ? policy_decide_memo(host->policies, POLICY, fn, facts, &out->answer, &out->info, &perr)
+            : policy_decide(host->policies, POLICY, fn, facts, &out->answer, &out->info, &perr);
     if (rc == SKH_OK)
         return SKH_OK;
     /* EPLUGIN with no file or built-in named: there is no such policy. */

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <skillhost/host.h>
 #include "call.h"
 
@@ -21,6 +22,15 @@ struct plugin_ops {
      * negative code only when it could not be run at all (fn missing).
      */
     int (*invoke)(plugin *p, const char *fn, skh_call *call, skh_error *err);
+    /*
+     * Optional (NULL when the loader has none): invoke with the input as a
+     * JSON value and, on success, the output as one (*out, owned) instead
+     * of text.  The host's own calls (policies) use it to skip a print and
+     * a parse on each side; the outcome is reported as with invoke, except
+     * that a successful output lands in *out, not in call->output.
+     */
+    int (*invoke_json)(plugin *p, const char *fn, const json_t *input, skh_call *call, json_t **out,
+                       skh_error *err);
     /* Does the plugin provide fn? */
     int (*has)(const plugin *p, const char *fn);
     void (*close)(plugin *p);

@@ -517,20 +517,29 @@ static int lp_has(const plugin *p, const char *fn)
     return sandbox_protect(impl->L, has_body, &h) == LUA_OK && h.found;
 }
 
-/* The value fn returned (at -1): a table, or JSON object text. */
-static void report_result(const plugin *p, const char *fn, skh_call *call, lua_State *L)
+/*
+ * The value fn returned (at -1): a table, or JSON object text.  With out,
+ * a table is handed over as a JSON value instead of being printed.
+ */
+static void report_result(const plugin *p, const char *fn, skh_call *call, lua_State *L,
+                          json_t **out)
 {
     char msg[1024], why[512];
     if (lua_type(L, -1) == LUA_TTABLE) {
-        json_t *out = luajson_to_json(L, -1, why, sizeof why);
-        if (!out) {
+        json_t *value = luajson_to_json(L, -1, why, sizeof why);
+        if (!value) {
             snprintf(msg, sizeof msg, "%s: %s returned a value JSON cannot hold: %s", p->path, fn,
                      why);
             call_fail(call, SKH_ERR_INTERNAL, msg);
             return;
         }
-        char *text = json_dumps(out, LUAJSON_DUMP_FLAGS);
-        json_decref(out);
+        if (out) {
+            *out = value;
+            call->finished = 1;
+            return;
+        }
+        char *text = json_dumps(value, LUAJSON_DUMP_FLAGS);
+        json_decref(value);
         if (!text)
             call_fail(call, SKH_ERR_INTERNAL, "out of memory writing the plugin's output");
         else
@@ -541,12 +550,17 @@ static void report_result(const plugin *p, const char *fn, skh_call *call, lua_S
         size_t len;
         const char *s = lua_tolstring(L, -1, &len);
         json_t *obj = json_loadb(s, len, 0, NULL);
-        int ok = obj && json_is_object(obj);
-        json_decref(obj);
-        if (ok) {
-            call_output(call, s);
+        if (obj && json_is_object(obj)) {
+            if (out) {
+                *out = obj;
+                call->finished = 1;
+            } else {
+                json_decref(obj);
+                call_output(call, s);
+            }
             return;
         }
+        json_decref(obj);
     }
     char g[128];
     snprintf(msg, sizeof msg, "%s: %s returned no table (got %s)", p->path, fn,
@@ -554,7 +568,9 @@ static void report_result(const plugin *p, const char *fn, skh_call *call, lua_S
     call_fail(call, SKH_ERR_INTERNAL, msg);
 }
 
-static int lp_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
+/* Run fn on input (borrowed); the outcome goes to call, or a table to *out when out is set. */
+static int lp_run(plugin *p, const char *fn, json_t *input, skh_call *call, json_t **out,
+                  skh_error *err)
 {
     lp_impl *impl = p->impl;
     lua_State *L = impl->L;
@@ -562,18 +578,9 @@ static int lp_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
     if (!lp_has(p, fn))
         return error_set(err, SKH_EPLUGIN, p->path, "%s: no function '%s'", p->path,
                          fn ? fn : "(null)");
-
     json_error_t jerr;
-    json_t *input = json_loads(call->input ? call->input : "null", LUAJSON_LOAD_FLAGS, &jerr);
-    if (!input) {
-        snprintf(msg, sizeof msg, "input is not valid JSON: line %d column %d: %s", jerr.line,
-                 jerr.column, jerr.text);
-        call_fail(call, SKH_ERR_VALIDATION, msg);
-        return SKH_OK;
-    }
     json_t *patterns = json_loads(call->patterns ? call->patterns : "[]", 0, &jerr);
     if (!patterns || !json_is_array(patterns)) {
-        json_decref(input);
         json_decref(patterns);
         call_fail(call, SKH_ERR_INTERNAL, "the call's expected patterns are not a JSON array");
         return SKH_OK;
@@ -586,7 +593,6 @@ static int lp_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
     lua_pushlightuserdata(L, &a);
     int status = sandbox_pcall(L, 1, 1);
     unsigned flags = sandbox_end(L);
-    json_decref(input);
     json_decref(patterns);
 
     if (flags & SANDBOX_TIMEOUT) {
@@ -594,7 +600,7 @@ static int lp_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
                  p->path, fn, (unsigned long long)sandbox_budget(L));
         call_fail(call, SKH_ERR_TIMEOUT, msg);
     } else if (status == LUA_OK) {
-        report_result(p, fn, call, L);
+        report_result(p, fn, call, L, out);
     } else {
         int plain = p->kind == SKH_KIND_POLICY ? SKH_ERR_POLICY : SKH_ERR_CRASH;
         int category;
@@ -609,6 +615,30 @@ static int lp_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
     }
     lua_settop(L, top);
     return SKH_OK;
+}
+
+static int lp_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
+{
+    json_error_t jerr;
+    json_t *input = json_loads(call->input ? call->input : "null", LUAJSON_LOAD_FLAGS, &jerr);
+    if (!input) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "input is not valid JSON: line %d column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+        call_fail(call, SKH_ERR_VALIDATION, msg);
+        return SKH_OK;
+    }
+    int rc = lp_run(p, fn, input, call, NULL, err);
+    json_decref(input);
+    return rc;
+}
+
+static int lp_invoke_json(plugin *p, const char *fn, const json_t *input, skh_call *call,
+                          json_t **out, skh_error *err)
+{
+    *out = NULL;
+    /* luajson_push only reads the value; jansson's API is not const-correct. */
+    return lp_run(p, fn, (json_t *)input, call, out, err);
 }
 
 static void lp_close(plugin *p)
@@ -626,6 +656,7 @@ static void lp_close(plugin *p)
 
 static const struct plugin_ops lp_ops = {
     .invoke = lp_invoke,
+    .invoke_json = lp_invoke_json,
     .has = lp_has,
     .close = lp_close,
 };

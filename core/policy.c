@@ -31,7 +31,11 @@ typedef struct policy_entry {
     off_t size;
     ino_t ino;
     dev_t dev;
+    /* policy_decide_memo's answers from the loaded file: fn + "\n" + facts -> answer. */
+    json_t *memo;
 } policy_entry;
+
+#define MEMO_MAX 64 /* answers per policy; beyond it the memo starts over */
 
 struct policy_set {
     char *dir; /* NULL: built-ins only */
@@ -108,6 +112,8 @@ static void entry_unload(policy_entry *e)
 {
     plugin_close(e->p);
     e->p = NULL;
+    json_decref(e->memo);
+    e->memo = NULL;
     e->path[0] = '\0';
     e->is_file = 0;
 }
@@ -238,15 +244,29 @@ static int entry_refresh(policy_set *ps, policy_entry *e, char *tried, skh_error
 }
 
 /* Run fn on the facts and check that it answered with an object. */
-static int run_decision(plugin *p, const char *name, const char *fn, const char *facts,
+/*
+ * Run fn on facts.  A loader that takes JSON values (Lua) gets the facts as
+ * they are and hands its table back as one; the others get text.
+ */
+static int run_decision(plugin *p, const char *name, const char *fn, json_t *facts,
                         json_t **decision, skh_error *err)
 {
     skh_call call;
     skh_error ierr;
     char msg[sizeof ierr.message];
+    char *text = NULL;
+    json_t *d = NULL;
     error_clear(&ierr);
-    call_init(&call, facts, "", "[]", 1, name);
-    int rc = p->ops->invoke(p, fn, &call, &ierr);
+    int rc;
+    if (p->ops->invoke_json) {
+        call_init(&call, "{}", "", "[]", 1, name);
+        rc = p->ops->invoke_json(p, fn, facts, &call, &d, &ierr);
+    } else {
+        if (!(text = json_dumps(facts, SKH_JSON_FLAGS)))
+            return error_set_category(err, SKH_ENOMEM, SKH_ERR_POLICY, name, "out of memory");
+        call_init(&call, text, "", "[]", 1, name);
+        rc = p->ops->invoke(p, fn, &call, &ierr);
+    }
     if (rc) {
         rc = policy_fail(err, rc, p->path, ierr.message);
     } else if (call.oom) {
@@ -255,35 +275,33 @@ static int run_decision(plugin *p, const char *name, const char *fn, const char 
     } else if (call.category != SKH_ERR_NONE) {
         /* Whatever the script raised, to the caller it is a policy failure: fail safe. */
         rc = policy_fail(err, SKH_EPLUGIN, p->path, call.message ? call.message : "");
-    } else if (!call.output) {
+    } else if (!d && !call.output) {
         snprintf(msg, sizeof msg, "%s returned no decision", fn);
         rc = policy_fail(err, SKH_EPLUGIN, p->path, msg);
     } else {
         json_error_t jerr;
-        json_t *d = json_loads(call.output, JSON_DECODE_ANY, &jerr);
-        if (!d) {
+        if (!d && !(d = json_loads(call.output, JSON_DECODE_ANY, &jerr))) {
             snprintf(msg, sizeof msg, "%s returned invalid JSON: %s", fn, jerr.text);
             rc = policy_fail(err, SKH_EPLUGIN, p->path, msg);
         } else if (!json_is_object(d)) {
             snprintf(msg, sizeof msg, "%s returned a JSON %s, not a table", fn,
                      json_is_array(d) ? "array" : "scalar");
-            json_decref(d);
             rc = policy_fail(err, SKH_EPLUGIN, p->path, msg);
         } else {
             *decision = d;
+            d = NULL;
         }
     }
+    json_decref(d);
     call_release(&call);
+    free(text);
     return rc;
 }
 
-int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *facts,
-                  json_t **decision, policy_info *info, skh_error *err)
+/* The loaded, current entry of name that has fn, with info filled. */
+static int entry_ready(policy_set *ps, const char *name, const char *fn, json_t *facts,
+                       policy_entry **out, policy_info *info, skh_error *err)
 {
-    policy_info scratch;
-    *decision = NULL;
-    if (!info)
-        info = &scratch;
     info->path[0] = '\0';
     info->sha256[0] = '\0';
     if (!name_is_valid(name))
@@ -305,19 +323,65 @@ int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *fact
             err->category = SKH_ERR_POLICY;
         return rc;
     }
-    plugin *p = e->p;
-    snprintf(info->sha256, sizeof info->sha256, "%s", p->sha256);
-    if (!p->ops->has(p, fn)) {
+    snprintf(info->sha256, sizeof info->sha256, "%s", e->p->sha256);
+    if (!e->p->ops->has(e->p, fn)) {
         char msg[128];
         snprintf(msg, sizeof msg, "no function '%s'", fn);
-        return policy_fail(err, SKH_EPLUGIN, p->path, msg);
+        return policy_fail(err, SKH_EPLUGIN, e->p->path, msg);
     }
+    *out = e;
+    return SKH_OK;
+}
 
-    char *text = facts ? json_dumps(facts, SKH_JSON_FLAGS) : strdup("{}");
-    if (!text)
+static int decide_entry(policy_entry *e, const char *name, const char *fn, json_t *facts,
+                        json_t **decision, skh_error *err)
+{
+    json_t *none = facts ? NULL : json_object();
+    if (!facts && !none)
         return error_set_category(err, SKH_ENOMEM, SKH_ERR_POLICY, name, "out of memory");
-    rc = run_decision(p, name, fn, text, decision, err);
+    int rc = run_decision(e->p, name, fn, facts ? facts : none, decision, err);
+    json_decref(none);
+    return rc;
+}
+
+int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *facts,
+                  json_t **decision, policy_info *info, skh_error *err)
+{
+    policy_info scratch;
+    policy_entry *e = NULL;
+    *decision = NULL;
+    int rc = entry_ready(ps, name, fn, facts, &e, info ? info : &scratch, err);
+    return rc ? rc : decide_entry(e, name, fn, facts, decision, err);
+}
+
+int policy_decide_memo(policy_set *ps, const char *name, const char *fn, json_t *facts,
+                       json_t **decision, policy_info *info, skh_error *err)
+{
+    policy_info scratch;
+    policy_entry *e = NULL;
+    *decision = NULL;
+    int rc = entry_ready(ps, name, fn, facts, &e, info ? info : &scratch, err);
+    if (rc)
+        return rc;
+    char *text = facts ? json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+    char *key = NULL;
+    if (!text || asprintf(&key, "%s\n%s", fn, text) < 0)
+        key = NULL;
     free(text);
+    json_t *known = key ? json_object_get(e->memo, key) : NULL;
+    if (known) {
+        free(key);
+        *decision = json_incref(known);
+        return SKH_OK;
+    }
+    rc = decide_entry(e, name, fn, facts, decision, err);
+    /* The memo is only a saving: when it cannot grow, the answer still stands. */
+    if (rc == SKH_OK && key && (e->memo || (e->memo = json_object()))) {
+        if (json_object_size(e->memo) >= MEMO_MAX)
+            json_object_clear(e->memo);
+        json_object_set(e->memo, key, *decision);
+    }
+    free(key);
     return rc;
 }
 

@@ -50,6 +50,16 @@ int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *fact
                   json_t **decision, policy_info *info, skh_error *err);
 
 /*
+ * policy_decide for functions that answer configuration (rollback.lua's
+ * settings, rollout.lua's steps): the same facts to the same loaded file
+ * get the same answer, so it is asked once and remembered until the file
+ * changes.  *decision is shared with the memo: read it, never change it.
+ * Failures are not remembered (each call reports them again).
+ */
+int policy_decide_memo(policy_set *ps, const char *name, const char *fn, json_t *facts,
+                       json_t **decision, policy_info *info, skh_error *err);
+
+/*
  * Load (never run) every *.lua and *.so file in dir, sorted by name; with
  * recurse, then the files one level down in each subfolder (examples/...),
  * subfolders sorted by name.  A file must load and be of kind policy.

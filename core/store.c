@@ -451,6 +451,7 @@ void store_close(store *st)
         sqlite3_finalize(st->extra[i].stmt);
     /* Every statement is finalized, so close cannot be left pending. */
     sqlite3_close(st->db);
+    json_decref(st->frozen_baselines);
     free(st->path);
     free(st);
 }

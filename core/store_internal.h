@@ -6,6 +6,7 @@
 #ifndef SKH_CORE_STORE_INTERNAL_H
 #define SKH_CORE_STORE_INTERNAL_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -23,6 +24,12 @@ struct store {
         sqlite3_stmt *stmt;
     } extra[STORE_EXTRA_STMTS];
     size_t nextra;
+    /*
+     * Rollback baselines that can no longer change, per variant: the first
+     * BASELINE_ROWS benchmark runs or live executions, once that many exist
+     * (store_rollback.c).  A JSON object keyed by variant id.
+     */
+    json_t *frozen_baselines;
 };
 
 /*

@@ -54,6 +54,11 @@ static const char sql_window[] =
     " WHERE e.variant_id = ?1 AND e.evaluation = 0 AND e.timestamp >= ?2"
     " ORDER BY e.timestamp DESC, e.execution_id DESC LIMIT ?3";
 /* Through the partial index executions_variant_evaluation: benchmark rows only. */
+/* Both baselines are the first BASELINE_ROWS rows: fixed once that many exist. */
+#define BASELINE_ROWS 100
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char sql_eval_baseline[] =
     "SELECT COUNT(*), AVG(fid), AVG(ok), AVG(ms) FROM"
     " (SELECT f.pattern_fidelity AS fid,"
@@ -65,13 +70,13 @@ static const char sql_eval_baseline[] =
     "  LEFT JOIN outcome_metrics AS o ON o.execution_id = e.execution_id"
     "  LEFT JOIN performance_metrics AS p ON p.execution_id = e.execution_id"
     "  WHERE e.variant_id = ?1 AND e.evaluation = 1"
-    "  ORDER BY e.timestamp, e.execution_id LIMIT 100)";
+    "  ORDER BY e.timestamp, e.execution_id LIMIT " STR(BASELINE_ROWS) ")";
 static const char sql_first_baseline[] =
     "SELECT COUNT(*), AVG(ms) FROM"
     " (SELECT COALESCE(p.duration_ms, p.execution_time_ms) AS ms FROM executions AS e"
     "  JOIN performance_metrics AS p ON p.execution_id = e.execution_id"
     "  WHERE e.variant_id = ?1 AND e.evaluation = 0 AND (e.timestamp, e.execution_id) < (?2, ?3)"
-    "  ORDER BY e.timestamp, e.execution_id LIMIT 100)";
+    "  ORDER BY e.timestamp, e.execution_id LIMIT " STR(BASELINE_ROWS) ")";
 static const char sql_milestone[] =
     "SELECT julianday(e.timestamp) - julianday(?2) FROM executions AS e"
     " WHERE e.variant_id = ?1 AND e.evaluation = 0 AND e.timestamp >= ?2"
@@ -341,18 +346,47 @@ int store_rb_window(store *st, const char *variant_id, const char *since, int n,
     return SKH_OK;
 }
 
-int store_rb_baselines(store *st, const char *variant_id, const char *before_ts,
-                       const char *before_id, json_t **out, skh_error *err)
+/*
+ * A baseline that has its BASELINE_ROWS rows no longer changes: new rows
+ * sort after them (a row from another process with an older timestamp can
+ * only arrive within its transaction's lifetime, long before 100 more).
+ * Caching it saves the one read after every request that is not O(window).
+ */
+#define FROZEN_MAX 1024 /* variants; beyond it the cache starts over */
+
+static json_t *frozen_get(store *st, const char *variant_id, const char *key)
+{
+    json_t *v = json_object_get(st->frozen_baselines, variant_id);
+    json_t *b = json_object_get(v, key);
+    return b ? json_incref(b) : NULL;
+}
+
+/* Only a cache: on any failure it simply stays cold. */
+static void frozen_put(store *st, const char *variant_id, const char *key, json_t *b)
+{
+    if (json_integer_value(json_object_get(b, "count")) < BASELINE_ROWS)
+        return;
+    if (!st->frozen_baselines && !(st->frozen_baselines = json_object()))
+        return;
+    if (json_object_size(st->frozen_baselines) >= FROZEN_MAX)
+        json_object_clear(st->frozen_baselines);
+    json_t *v = json_object_get(st->frozen_baselines, variant_id);
+    if (!v && (!(v = json_object()) || json_object_set_new(st->frozen_baselines, variant_id, v)))
+        return;
+    json_object_set(v, key, b);
+}
+
+static int read_eval_baseline(store *st, const char *variant_id, json_t **out, skh_error *err)
 {
     int rc;
-    *out = NULL;
+    if ((*out = frozen_get(st, variant_id, "evaluation")))
+        return SKH_OK;
     sqlite3_stmt *e = stmt(st, sql_eval_baseline, err, &rc);
-    sqlite3_stmt *f = e ? stmt(st, sql_first_baseline, err, &rc) : NULL;
-    if (!f)
+    if (!e)
         return rc;
-    json_t *eval = NULL, *first = NULL;
     if (store_bind_text(e, 1, variant_id))
         return bind_failed(st, e, err, variant_id);
+    json_t *eval = NULL;
     rc = sqlite3_step(e);
     if (rc == SQLITE_ROW) {
         eval = json_pack("{s:I}", "count", (json_int_t)sqlite3_column_int64(e, 0));
@@ -365,16 +399,30 @@ int store_rb_baselines(store *st, const char *variant_id, const char *before_ts,
         rc = store_db_error(st, rc, err, "reading the benchmark baseline of %s", variant_id);
     }
     store_stmt_done(e);
-    if (rc)
+    if (rc) {
+        json_decref(eval);
         return rc;
+    }
+    frozen_put(st, variant_id, "evaluation", eval);
+    *out = eval;
+    return SKH_OK;
+}
 
+static int read_first_baseline(store *st, const char *variant_id, const char *before_ts,
+                               const char *before_id, json_t **out, skh_error *err)
+{
+    int rc;
+    if ((*out = frozen_get(st, variant_id, "first")))
+        return SKH_OK;
+    sqlite3_stmt *f = stmt(st, sql_first_baseline, err, &rc);
+    if (!f)
+        return rc;
     /* "~" sorts after every timestamp and id: no upper bound. */
     int open_ended = !before_ts || !before_id;
     if (store_bind_text(f, 1, variant_id) | store_bind_text(f, 2, open_ended ? "~" : before_ts) |
-        store_bind_text(f, 3, open_ended ? "~" : before_id)) {
-        json_decref(eval);
+        store_bind_text(f, 3, open_ended ? "~" : before_id))
         return bind_failed(st, f, err, variant_id);
-    }
+    json_t *first = NULL;
     rc = sqlite3_step(f);
     if (rc == SQLITE_ROW) {
         first = json_pack("{s:I}", "count", (json_int_t)sqlite3_column_int64(f, 0));
@@ -384,6 +432,23 @@ int store_rb_baselines(store *st, const char *variant_id, const char *before_ts,
         rc = store_db_error(st, rc, err, "reading the first executions of %s", variant_id);
     }
     store_stmt_done(f);
+    if (rc) {
+        json_decref(first);
+        return rc;
+    }
+    frozen_put(st, variant_id, "first", first);
+    *out = first;
+    return SKH_OK;
+}
+
+int store_rb_baselines(store *st, const char *variant_id, const char *before_ts,
+                       const char *before_id, json_t **out, skh_error *err)
+{
+    json_t *eval = NULL, *first = NULL;
+    *out = NULL;
+    int rc = read_eval_baseline(st, variant_id, &eval, err);
+    if (rc == SKH_OK)
+        rc = read_first_baseline(st, variant_id, before_ts, before_id, &first, err);
     if (rc == SKH_OK && !(*out = json_pack("{s:o, s:o}", "evaluation", eval, "first", first)))
         return store_no_memory(err, variant_id);
     if (rc) {
