@@ -367,7 +367,8 @@ static int run_request(request *q, json_t *input, skh_error *err)
                                  .description = description,
                                  .test_id = r->skipped ? NULL : q->test_id,
                                  .arm = q->arm,
-                                 .success = success};
+                                 /* a labelled request decided wrong is no success */
+                                 .success = success && sc.correct != 0};
         snprintf(description, sizeof description, "%u attempt%s, fidelity %.2f -> %.2f, %s", n,
                  n == 1 ? "" : "s", before, a->fidelity,
                  a->category ? skh_category_name(a->category)

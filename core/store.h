@@ -83,7 +83,7 @@ typedef struct store_request_end {
     /* A/B: the request is one trial of test_id (NULL: none) in arm 0 (control) or 1. */
     const char *test_id;
     int arm;
-    int success; /* final fidelity >= threshold */
+    int success; /* final fidelity >= threshold, and correct when labelled */
 } store_request_end;
 
 typedef struct store_execution {

@@ -2,11 +2,17 @@
  * skillhost demo: the whole story on a throw-away database, through the
  * same embedding API a user's program would call.
  *
- *   1. a skill as a C and a Lua variant, evaluated on benchmark cases
- *   2. human sign-off and the promotion gates: prototype -> staged -> production
- *   3. an A/B test won by a better variant, promoted automatically
- *   4. a regression pushed to production, rolled back automatically
- *   5. the telemetry dashboard
+ *   1. a skill as a C and a Lua variant, with an evolver
+ *   2. the C variant evaluated on benchmark cases
+ *   3-4. human sign-off and the promotion gates: prototype -> staged -> production
+ *   5. labelled traffic the production variant gets wrong; the evolver proposes
+ *      a variant from those executions, it enters an A/B test, wins it on the
+ *      same traffic and is promoted by ab.lua
+ *   6. a regression pushed to production, rolled back automatically
+ *   7. the telemetry dashboard
+ *
+ * Text mode narrates; --json prints one report; --keep leaves the database
+ * (in $TMPDIR, else /tmp) for a look afterwards.
  */
 #include "config.h"
 
@@ -32,7 +38,7 @@ static const char *const messages[][2] = {
 
 typedef struct demo {
     cli *c;
-    char dir[64];
+    char dir[PATH_MAX];
     json_t *report; /* what --json prints */
     int failed;
 } demo;
@@ -81,13 +87,14 @@ static double num(json_t *o, const char *key)
 /* ---- steps ----------------------------------------------------------------- */
 
 static char *add(demo *d, const char *skill, const char *impl, const char *content,
-                 const char *state)
+                 const char *state, const char *evolver)
 {
     skh_variant_spec spec = {.struct_size = sizeof spec,
                              .skill = skill,
                              .impl = impl,
                              .content = content,
-                             .state = state};
+                             .state = state,
+                             .evolver = evolver};
     char *id = NULL;
     skh_error err;
     if (!check(d, skh_variant_add(d->c->host, &spec, &id, &err), &err))
@@ -268,55 +275,249 @@ static void part_gates(demo *d, const char *c_variant, const char *lua_variant)
     }
 }
 
-static void part_ab(demo *d)
+/* ---- 5. evolution ------------------------------------------------------------ */
+
+/*
+ * Step 5's new mail: a spam wave whose words spam_filter@v1 does not list,
+ * and a ham that names one listed word, so the evolved variant is not better
+ * on every message and the A/B test has to weigh the trade.
+ */
+static const char *const wave[][2] = {
+    {"Your crypto wallet is locked: verify your account today", "spam"},
+    {"Feel free to call me after the meeting", "ham"},
+    {"Double your crypto in a week, guaranteed returns", "spam"},
+    {"Urgent: verify your wallet or lose your savings", "spam"},
+};
+
+/* Step 5's mail cycles through these: steps 2-4's six messages with the wave in between. */
+static const char *const *const mail[] = {messages[0], wave[0], messages[1], messages[2], wave[1],
+                                          messages[3], wave[2], messages[4], messages[5], wave[3]};
+#define NMAIL (sizeof mail / sizeof *mail)
+#define EVIDENCE 30      /* requests spam_filter@v1 serves before the evolver is asked */
+#define MAX_AB_MAIL 2000 /* the A/B test gets at most this many */
+#define EVOLVER "keyword_evolver.lua"
+_Static_assert(EVIDENCE >= NMAIL, "step 5 records every message's first decision as evidence");
+
+/*
+ * Send the n-th message of step 5 (mail[n % NMAIL]) from its own sender, the
+ * routing key; returns 1 when the decision matches the label (the outcome
+ * scorer's rule).  served and decision, when not NULL, get what happened.
+ */
+static int send_mail(demo *d, int n, char *served, size_t served_len, char *decision,
+                     size_t decision_len)
 {
-    skh_error err;
-    say(d, "\n5. A/B test.  triage@v1 serves production and follows 85%% of its expected\n"
-           "   steps; a candidate, triage@v2, follows 95%%.  Each request is one trial\n"
-           "   (success = fidelity >= 0.90); ab.lua decides after every trial, with an\n"
-           "   always-valid sequential test so looking that often is safe.\n");
-    char *v1 = add(d, "triage", "flaky.so", "{\"fidelity\": 0.85}", "production");
-    char *v2 = add(d, "triage", "flaky.so", "{\"fidelity\": 0.95}", NULL);
-    skh_ab_spec spec = {.struct_size = sizeof spec, .skill = "triage", .treatment = v2};
-    char *test = NULL;
-    if (v1 && v2 && check(d, skh_ab_start(d->c->host, &spec, &test, &err), &err)) {
-        int n = 0;
-        char *status_text = NULL;
-        json_t *st = NULL;
-        for (; n < 400 && !d->failed; n++) {
-            char key[32];
-            snprintf(key, sizeof key, "user-%d", n);
-            run(d, "triage", NULL, "{\"ticket\": \"printer on fire\"}", key, NULL, 0, NULL, 0);
-            if (!check(d, skh_ab_status(d->c->host, "triage", &status_text, &err), &err))
-                break;
-            json_decref(st);
-            st = parsed(status_text);
-            if (strcmp(str(st, "status"), "running") != 0)
-                break;
-        }
-        json_t *ctl = json_object_get(st, "control"), *trt = json_object_get(st, "treatment");
-        say(d, "   after %d requests: control %lld/%lld, treatment %lld/%lld -> %s\n", n + 1,
-            (long long)json_integer_value(json_object_get(ctl, "successes")),
-            (long long)json_integer_value(json_object_get(ctl, "trials")),
-            (long long)json_integer_value(json_object_get(trt, "successes")),
-            (long long)json_integer_value(json_object_get(trt, "trials")), str(st, "status"));
-        json_object_set_new(d->report, "ab", st);
+    const char *const *m = mail[(size_t)n % NMAIL];
+    json_t *in = json_pack("{s:s, s:s}", "text", m[0], "label", m[1]);
+    char *input = in ? json_dumps(in, JSON_COMPACT) : NULL;
+    json_decref(in);
+    if (!input) {
+        const skh_error err = {.code = SKH_ENOMEM, .what = "demo", .message = "out of memory"};
+        check(d, SKH_ENOMEM, &err);
+        return 0;
     }
+    char key[32], got[32] = "";
+    snprintf(key, sizeof key, "sender-%d", n);
+    run(d, "spam_filter", NULL, input, key, served, served_len, got, sizeof got);
+    free(input);
+    if (decision)
+        snprintf(decision, decision_len, "%s", got);
+    return strcmp(got, m[1]) == 0;
+}
+
+/* The member key of the variant id in a status or skill show answer, or NULL. */
+static json_t *variant_member(json_t *answer, const char *id, const char *key)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(answer, "variants"), i, v)
+    {
+        if (strcmp(str(v, "id"), id) == 0)
+            return json_object_get(v, key);
+    }
+    return NULL;
+}
+
+/* skh_status (full) or skh_skill_show of spam_filter, parsed; NULL on failure. */
+static json_t *skill_answer(demo *d, int full)
+{
+    char *text = NULL;
+    skh_error err;
+    int rc = full ? skh_status(d->c->host, "spam_filter", NULL, NULL, &text, &err)
+                  : skh_skill_show(d->c->host, "spam_filter", &text, &err);
+    return check(d, rc, &err) ? parsed(text) : NULL;
+}
+
+/* Did rollback.lua want spam_filter@v1 back down, with nothing to restore? */
+static int rollback_suppressed(json_t *status)
+{
+    size_t i;
+    json_t *dec;
+    json_array_foreach(json_object_get(status, "decisions"), i, dec)
+    {
+        if (strcmp(str(dec, "kind"), "rollback") == 0 &&
+            strcmp(str(dec, "verdict"), "suppressed") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Mail from message first on, until ab.lua ends the test; returns how many were sent. */
+static int ab_traffic(demo *d, int first, json_t **status)
+{
+    int n = 0;
+    while (n < MAX_AB_MAIL && !d->failed) {
+        char *text = NULL;
+        skh_error err;
+        send_mail(d, first + n++, NULL, 0, NULL, 0);
+        if (!check(d, skh_ab_status(d->c->host, "spam_filter", &text, &err), &err))
+            break;
+        json_decref(*status);
+        *status = parsed(text);
+        if (strcmp(str(*status, "status"), "running") != 0)
+            break;
+    }
+    return n;
+}
+
+static void say_arm(const demo *d, const char *name, json_t *arm)
+{
+    say(d, "   %-9s %-15s %3lld of %3lld trials succeeded (%.2f)\n", name, str(arm, "variant"),
+        (long long)json_integer_value(json_object_get(arm, "successes")),
+        (long long)json_integer_value(json_object_get(arm, "trials")), num(arm, "rate"));
+}
+
+/* After the verdict: the cycle once more, beside what the serving variant decided before. */
+static void before_after(demo *d, json_t *ev, char before[][16], int first)
+{
+    json_t *rows = json_array();
+    say(d,
+        "\n   One cycle of the mail again, beside what %s decided before:\n"
+        "   %-56s %-5s %-5s %s\n",
+        str(ev, "serving_before"), "", "label", "was", "now");
+    for (int i = 0; i < (int)NMAIL && !d->failed; i++) {
+        char served[64] = "", after[32] = "";
+        const char *const *m = mail[(size_t)(first + i) % NMAIL];
+        send_mail(d, first + i, served, sizeof served, after, sizeof after);
+        say(d, "   %-56s %-5s %-5s %s%s\n", m[0], m[1], before[(size_t)(first + i) % NMAIL], after,
+            strcmp(after, m[1]) == 0 ? "" : "  (wrong)");
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s}", "text", m[0], "label",
+                                              m[1], "before", before[(size_t)(first + i) % NMAIL],
+                                              "after", after, "served_by", served));
+    }
+    json_object_set_new(ev, "mail", rows);
+}
+
+static void part_evolve(demo *d, const char *serving)
+{
+    json_t *ev = json_object();
+    char before[NMAIL][16];
+    int right = 0;
+    json_object_set_new(d->report, "evolution", ev);
+    json_object_set_new(ev, "skill", json_string("spam_filter"));
+    json_object_set_new(ev, "evolver", json_string(EVOLVER));
+    json_object_set_new(ev, "serving_before", json_string(serving));
+
+    say(d,
+        "\n5. Evolution.  A spam wave arrives whose words %s does not list.\n"
+        "   The mail cycles through ten labelled messages: steps 2-4's six, three of the\n"
+        "   wave, and a ham that names one listed word.  Each comes from its own sender,\n"
+        "   the routing key.\n",
+        serving);
+    for (int n = 0; n < EVIDENCE && !d->failed; n++)
+        right += send_mail(d, n, NULL, 0, (size_t)n < NMAIL ? before[n] : NULL, sizeof *before);
+    json_t *st = d->failed ? NULL : skill_answer(d, 1);
+    if (!st)
+        return;
+    say(d, "   %d messages: %s decides %d right and calls %d spam ham.\n", EVIDENCE, serving, right,
+        EVIDENCE - right);
+    if (rollback_suppressed(st))
+        say(d, "   rollback.lua flags its outcome, under 0.80 (the suppressed rollbacks on\n"
+               "   stderr), but there is no earlier production variant to return to.\n");
+    json_decref(st);
+    json_object_set_new(ev, "evidence",
+                        json_pack("{s:i, s:i}", "requests", EVIDENCE, "right", right));
+
+    char *variant = NULL, *test = NULL;
+    skh_error err;
+    if (!check(d, skh_evolve(d->c->host, "spam_filter", NULL, &variant, &test, &err), &err))
+        return;
+    json_t *show = skill_answer(d, 0);
+    st = show ? skill_answer(d, 1) : NULL;
+    const char *why = json_string_value(variant_member(show, variant, "description"));
+    const char *parent = json_string_value(variant_member(st, variant, "parent"));
+    say(d,
+        "\n   keyword_evolver.lua, spam_filter's evolver, reads %s's recent\n"
+        "   executions and proposes %s (parent %s):\n"
+        "     \"%s\"\n"
+        "   The host registers it and starts A/B test %s\n"
+        "   against %s: half the senders get %s.  A trial (one request)\n"
+        "   succeeds when it follows the expected steps (fidelity >= 0.90) and, its\n"
+        "   message being labelled, decides it right.  ab.lua looks after every trial.\n",
+        serving, variant, parent ? parent : "-", why ? why : "-", test, serving, variant);
+    json_object_set_new(ev, "variant", json_string(variant));
+    json_object_set_new(ev, "parent", parent ? json_string(parent) : json_null());
+    json_object_set_new(ev, "description", why ? json_string(why) : json_null());
+    json_object_set_new(ev, "test_id", json_string(test));
+    json_decref(show);
+    json_decref(st);
+    skh_free(variant);
     skh_free(test);
-    skh_free(v1);
-    skh_free(v2);
+
+    json_t *ab = NULL;
+    int n = d->failed ? 0 : ab_traffic(d, EVIDENCE, &ab);
+    if (d->failed || !ab) {
+        json_decref(ab);
+        return;
+    }
+    json_t *ctl = json_object_get(ab, "control"), *trt = json_object_get(ab, "treatment");
+    say(d, "   after %d more requests:\n", n);
+    say_arm(d, "control", ctl);
+    say_arm(d, "treatment", trt);
+    /* A running test has no verdict yet: what ab.lua answers now says why. */
+    const char *status = str(ab, "status");
+    int running = strcmp(status, "running") == 0;
+    const char *reason = str(running ? json_object_get(ab, "policy_now") : ab, "reason");
+    say(d, "   -> %s: %s\n", running ? "no verdict" : status, reason);
+    json_object_set_new(ev, "requests_to_decision", running ? json_null() : json_integer(n));
+    json_object_set_new(ev, "trials_to_decision",
+                        running ? json_null()
+                                : json_integer(json_integer_value(json_object_get(ctl, "trials")) +
+                                               json_integer_value(json_object_get(trt, "trials"))));
+    json_object_set_new(ev, "status", json_string(status));
+    json_object_set_new(ev, "reason", json_string(reason));
+    json_object_set_new(d->report, "ab", ab);
+
+    if (!(st = skill_answer(d, 1)))
+        return;
+    const char *now = str(st, "serving");
+    const char *was = json_string_value(variant_member(st, serving, "state"));
+    json_object_set_new(ev, "serving_after", json_string(now));
+    if (strcmp(now, serving) != 0)
+        say(d, "   %s serves production now; %s is %s, kept to roll back to.\n", now, serving,
+            was ? was : "-");
+    else
+        say(d, "   %s still serves.\n", serving);
+    json_decref(st);
+    if (strcmp(status, "promoted") != 0)
+        return;
+    /* Fresh senders from the start of a cycle, so the table reads in the cycle's order. */
+    int next = EVIDENCE + n;
+    before_after(d, ev, before, next + (int)((NMAIL - (size_t)next % NMAIL) % NMAIL));
 }
 
 static void part_rollback(demo *d)
 {
-    say(d, "\n6. A hotfix goes straight to production and regresses: triage@v3 follows\n"
-           "   half its steps.  rollback.lua watches the last 10 executions.\n");
-    char *v3 = add(d, "triage", "flaky.so", "{\"fidelity\": 0.5}", "production");
+    say(d, "\n6. Another skill, triage: triage@v1 serves production and follows 95%% of\n"
+           "   its expected steps.  A hotfix goes straight to production and regresses:\n"
+           "   triage@v2 follows half its steps.  rollback.lua watches the last 10\n"
+           "   executions.\n");
+    char *v1 = add(d, "triage", "flaky.so", "{\"fidelity\": 0.95}", "production", NULL);
+    char *v2 = v1 ? add(d, "triage", "flaky.so", "{\"fidelity\": 0.5}", "production", NULL) : NULL;
     char served[64] = "";
     int n = 0;
-    for (; n < 30 && !d->failed; n++) {
+    for (; v2 && n < 30 && !d->failed; n++) {
         run(d, "triage", NULL, "{\"ticket\": \"vpn down\"}", NULL, served, sizeof served, NULL, 0);
-        if (v3 && strcmp(served, v3) != 0)
+        if (strcmp(served, v2) != 0)
             break;
     }
     say(d, "   request %d was served by %s: rolled back automatically\n", n + 1, served);
@@ -326,7 +527,8 @@ static void part_rollback(demo *d)
         json_t *st = parsed(text);
         json_object_set_new(d->report, "triage_status", st);
     }
-    skh_free(v3);
+    skh_free(v1);
+    skh_free(v2);
 }
 
 static void part_telemetry(demo *d)
@@ -351,7 +553,7 @@ static void remove_tree(const char *dir)
     /* Only files the demo made: the database, its WAL, the audit log, the registry. */
     static const char *const files[] = {"skillhost.db", "skillhost.db-wal", "skillhost.db-shm",
                                         "audit.jsonl",  "CHANGELOG.md",     "registry.json"};
-    char path[PATH_MAX];
+    char path[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         unlink(path);
@@ -363,16 +565,23 @@ int cmd_demo(cli *c, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("demo"));
-    if (argc > 1)
-        return cli_usage(c, "demo", "unexpected argument '%s'", argv[1]);
+    int keep = argc == 2 && strcmp(argv[1], "--keep") == 0;
+    if (argc > 1 + keep)
+        return cli_usage(c, "demo", "unexpected argument '%s'", argv[1 + keep]);
 
     demo d = {.c = c};
-    snprintf(d.dir, sizeof d.dir, "/tmp/skillhost-demo-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || tmp[0] != '/')
+        tmp = "/tmp";
+    if ((size_t)snprintf(d.dir, sizeof d.dir, "%s/skillhost-demo-XXXXXX", tmp) >= sizeof d.dir) {
+        fprintf(stderr, "skillhost: demo: TMPDIR: the path %s is too long\n", tmp);
+        return 2;
+    }
     if (!mkdtemp(d.dir)) {
         perror("skillhost: demo: mkdtemp");
         return 4;
     }
-    char db[PATH_MAX];
+    char db[sizeof d.dir + sizeof "/skillhost.db"];
     snprintf(db, sizeof db, "%s/skillhost.db", d.dir);
     c->db = db;
     d.report = json_object();
@@ -384,10 +593,12 @@ int cmd_demo(cli *c, int argc, char **argv)
     }
     say(&d,
         "skillhost demo on a throw-away database: %s\n\n"
-        "1. Register spam_filter twice: the keyword classifier in C and in Lua.\n",
+        "1. Register spam_filter twice: the keyword classifier in C and in Lua;\n"
+        "   keyword_evolver.lua is the skill's evolver (step 5).\n",
         db);
-    char *c_variant = add(&d, "spam_filter", "keyword_classifier.so", NULL, NULL);
-    char *lua_variant = add(&d, "spam_filter", "keyword_classifier.lua", NULL, NULL);
+    char *c_variant = add(&d, "spam_filter", "keyword_classifier.so", NULL, NULL, EVOLVER);
+    char *lua_variant =
+        c_variant ? add(&d, "spam_filter", "keyword_classifier.lua", NULL, NULL, NULL) : NULL;
     if (c_variant && lua_variant) {
         say(&d,
             "   %s  keyword_classifier.so   (prototype)\n"
@@ -396,26 +607,29 @@ int cmd_demo(cli *c, int argc, char **argv)
         part_gates(&d, c_variant, lua_variant);
     }
     if (!d.failed)
-        part_ab(&d);
+        part_evolve(&d, c_variant);
     if (!d.failed)
         part_rollback(&d);
     if (!d.failed)
         part_telemetry(&d);
     if (!d.failed && c->json)
-        cli_print_json(json_pack("{s:s, s:O}", "db", db, "demo", d.report));
+        cli_print_json(json_pack("{s:s, s:b, s:O}", "db", db, "kept", keep, "demo", d.report));
     else if (!d.failed)
         say(&d,
-            "\nEvery step above is in the database: skillhost --db %s status triage\n"
-            "(this demo removes it now).  Try it yourself:\n"
+            "\nEvery step above is in the database: skillhost --db %s status spam_filter\n"
+            "(%s).  Try it yourself:\n"
             "  skillhost init\n"
-            "  skillhost skill add spam --impl keyword_classifier.so\n"
-            "  skillhost run spam --input '{\"text\": \"free money\"}'\n",
-            db);
+            "  skillhost skill add spam --impl keyword_classifier.so --state production \\\n"
+            "      --evolver keyword_evolver.lua\n"
+            "  skillhost run spam --input '{\"text\": \"crypto wallet\", \"label\": \"spam\"}'\n"
+            "  skillhost evolve spam\n",
+            db, keep ? "kept: remove the folder when done" : "this demo removes it now");
     skh_free(c_variant);
     skh_free(lua_variant);
     json_decref(d.report);
     skh_host_close(c->host);
     c->host = NULL;
-    remove_tree(d.dir);
+    if (!keep)
+        remove_tree(d.dir);
     return d.failed ? 1 : 0;
 }
