@@ -148,6 +148,15 @@ fail:
     return rc;
 }
 
+int host_tell_once(skh_host *host, const char *key)
+{
+    if (!host->told && !(host->told = json_object()))
+        return 0;
+    if (json_object_get(host->told, key))
+        return 0;
+    return json_object_set_new(host->told, key, json_true()) == 0;
+}
+
 SKH_EXPORT void skh_host_close(skh_host *host)
 {
     if (!host)
@@ -160,6 +169,7 @@ SKH_EXPORT void skh_host_close(skh_host *host)
     plugin_close(host->scorer_fidelity);
     plugin_close(host->scorer_outcome);
     policy_set_close(host->policies);
+    json_decref(host->told);
     store_close(host->st);
     free(host->db_path);
     free(host->policies_dir);

@@ -32,7 +32,14 @@ struct skh_host {
 
     policy_set *policies; /* loaded lazily, re-read when their files change */
     skh_clock clock;      /* real unless a test installed its own */
+    json_t *told;         /* stderr notices this host gave once already, by key */
 };
+
+/*
+ * 1 the first time this host asks about key, 0 after (and when memory runs
+ * out): for notices worth one stderr line per process, not one per request.
+ */
+int host_tell_once(skh_host *host, const char *key);
 
 /* The host's clock and random source (skh_host_set_clock). */
 double host_now_ms(const skh_host *host);

@@ -19,8 +19,8 @@
  *               that never served production.  A staged variant that left
  *               production is a rollback target, not a candidate: the
  *               staged milestones do not apply to it.
- * A rollback with no target is suppressed: nothing changes, and one
- * decisions row per window says so (not one per request).
+ * A rollback with no target is suppressed: nothing changes, one decisions
+ * row per window says so (not one per request), and stderr once per host.
  *
  * Only fired, suppressed and failed checks are kept in decisions: a check
  * that passes, or is inconclusive, after every request would bury them.
@@ -34,6 +34,7 @@
 
 #include "error.h"
 #include "hooks.h"
+#include "host_internal.h"
 #include "lifecycle.h"
 #include "store_rollback.h"
 
@@ -417,7 +418,10 @@ static int apply_transition(facts_in *in, const checked *c, const verdict *vd, s
         int recorded = 0;
         rc = store_rb_suppressed(in->host->st, in->skill, in->variant, in->window_oldest, &d,
                                  &recorded, err);
-        if (rc == SKH_OK && recorded)
+        /* decisions keeps one row per window; stderr says it once per process. */
+        char key[256];
+        snprintf(key, sizeof key, "suppressed %s", in->variant);
+        if (rc == SKH_OK && recorded && host_tell_once(in->host, key))
             fprintf(stderr,
                     "skillhost: %s: %s of %s suppressed: no previous production variant to "
                     "restore (%s%s%s)\n",

@@ -96,9 +96,12 @@ const cli_verb cli_verbs[] = {
      "else the workspace (set here, kept in the database so every process agrees),\n"
      "else its default.  'list' shows each value and where it came from; 'validate'\n"
      "checks the options' needs and conflicts (exit 1 on a problem).\n"},
-    {"demo", cmd_demo, "demo",
-     "Register the shipped keyword_classifier as a C and a Lua variant on a\n"
-     "throw-away database, run both, and show what was recorded.\n"},
+    {"demo", cmd_demo, "demo [--keep]",
+     "Tell the whole story on a throw-away database (in $TMPDIR, else /tmp): the\n"
+     "keyword classifier in C and Lua, evaluated, signed off and promoted; a spam\n"
+     "wave it misses, a variant proposed by its evolver that wins an A/B test and is\n"
+     "promoted; a regression rolled back; telemetry.  --keep leaves the database\n"
+     "for a look afterwards.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -28,6 +28,8 @@ out_has "Feel free to call me after the meeting                   ham   ham   sp
     "and the ham the evolved variant now gets wrong"
 err_has "rollback of spam_filter@v1 suppressed: no previous production variant to restore" \
     "rollback.lua flags the missed wave with nothing to restore"
+same "$(grep -c "rollback of spam_filter@v1 suppressed" "$WORK/err")" 1 \
+    "said once on stderr, not after every request"
 
 out_has "served by triage@v1: rolled back automatically" "the regression is rolled back"
 err_has "rolled back triage@v2 -> triage@v1" "the rollback is announced on stderr"

@@ -77,6 +77,12 @@ json_get() {
     sed -n "s/.*\"$1\": *\\(\"[^\"]*\"\\|[^,}]*\\).*/\\1/p" "$WORK/out" | head -1 | tr -d '"'
 }
 
+# json_at PATH: one value of the JSON on stdout, by an SQLite JSON path such
+# as '$.a.b' (the order of keys a Lua policy returned is not fixed).
+json_at() {
+    sqlite3 -batch -noheader :memory: "SELECT json_extract(readfile('$WORK/out'), '$1')"
+}
+
 done_testing() {
     echo "1..$tap_n"
     exit 0
