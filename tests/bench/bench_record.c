@@ -9,8 +9,11 @@
  * event and total_requests) in one BEGIN IMMEDIATE transaction per execution, on a database with
  * the same schema and the same synchronous setting.
  *
- * Both run in this process, alternating in rounds, so machine noise hits
- * both alike.  Prints executions per second and the ratio.
+ * skillhost runs twice: with the policies (after each request rollback.lua
+ * judges the variant's last 10 executions) and with an empty policies
+ * folder (no after-request checks), to show what the checks cost.
+ * All run in this process, alternating in rounds, so machine noise hits
+ * them alike.  Prints executions per second and the ratios.
  *
  * A second measurement (`bench_record policy N`) prices the recovery loop:
  * the same request -- a network error, one recovery decision, a retry that
@@ -206,24 +209,13 @@ static int bench_policy(int n, const char *policies)
     return system(cmd) == 0 ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+/* A host with spam@v1 in production; policies NULL: the environment's or the installed ones. */
+static skh_host *record_host(const char *db, const char *policies)
 {
-    if (argc > 1 && strcmp(argv[1], "policy") == 0)
-        return bench_policy(argc > 2 ? atoi(argv[2]) : 2000, argc > 3 ? argv[3] : "policies");
-    int n = argc > 1 ? atoi(argv[1]) : 2000;
-    int full = argc > 2 && strcmp(argv[2], "full") == 0;
-    int rounds = 5, per = n / rounds > 0 ? n / rounds : 1;
-    char dir[] = "/tmp/skh-bench-XXXXXX";
-    if (!mkdtemp(dir))
-        die("mkdtemp", "failed");
-    char api_db[PATH_MAX], raw_db[PATH_MAX];
-    snprintf(api_db, sizeof api_db, "%s/api.db", dir);
-    snprintf(raw_db, sizeof raw_db, "%s/raw.db", dir);
-    setenv("SKILLHOST_DURABILITY", full ? "full" : "normal", 1);
-
     skh_host *host = NULL;
     skh_error err;
-    skh_host_options o = {.struct_size = sizeof o, .db_path = api_db, .create = 1};
+    skh_host_options o = {
+        .struct_size = sizeof o, .db_path = db, .policies_dir = policies, .create = 1};
     if (skh_host_open(&o, &host, &err))
         die(err.what, err.message);
     skh_variant_spec spec = {.struct_size = sizeof spec,
@@ -234,8 +226,35 @@ int main(int argc, char **argv)
     if (skh_variant_add(host, &spec, &vid, &err))
         die(err.what, err.message);
     skh_free(vid);
+    return host;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "policy") == 0)
+        return bench_policy(argc > 2 ? atoi(argv[2]) : 2000, argc > 3 ? argv[3] : "policies");
+    int n = argc > 1 ? atoi(argv[1]) : 2000;
+    int full = argc > 2 && strcmp(argv[2], "full") == 0;
+    int rounds = 5, per = n / rounds > 0 ? n / rounds : 1;
+    char dir[] = "/tmp/skh-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    char api_db[PATH_MAX], bare_db[PATH_MAX], raw_db[PATH_MAX], empty[PATH_MAX];
+    snprintf(api_db, sizeof api_db, "%s/api.db", dir);
+    snprintf(bare_db, sizeof bare_db, "%s/bare.db", dir);
+    snprintf(raw_db, sizeof raw_db, "%s/raw.db", dir);
+    snprintf(empty, sizeof empty, "%s/no-policies", dir);
+    if (mkdir(empty, 0755) != 0)
+        die(empty, "mkdir failed");
+    setenv("SKILLHOST_DURABILITY", full ? "full" : "normal", 1);
+
+    /* With the policies: the rollback check (rollback.lua over the last 10) after each request. */
+    skh_host *host = record_host(api_db, NULL);
+    /* Without: no policy files, so no after-request checks; recovery falls back to its C twin. */
+    skh_host *bare = record_host(bare_db, empty);
 
     /* The floor gets the same schema and pragmas: create it through the store, then go raw. */
+    skh_error err;
     store *st = NULL;
     store_options so = {.create = 1, .durability_full = full};
     if (store_open(raw_db, &so, &st, &err))
@@ -252,25 +271,31 @@ int main(int argc, char **argv)
             die(raw_sql[k], sqlite3_errmsg(db));
 
     api_round(host, 20); /* warm: plugin loaded, statements prepared */
+    api_round(bare, 20);
     raw_round(db, stmts, 20);
-    double api = 0, raw = 0;
+    double api = 0, api_bare = 0, raw = 0;
     for (int r = 0; r < rounds; r++) {
         raw += raw_round(db, stmts, per);
         api += api_round(host, per);
+        api_bare += api_round(bare, per);
     }
     int total = per * rounds;
     printf("recording path (%s durability, %d executions each):\n", full ? "full" : "normal",
            total);
-    printf("  skillhost execute+score+record  %9.0f exec/s  (%.1f us each)\n", total / api,
+    printf("  skillhost, every policy         %9.0f exec/s  (%.1f us each)\n", total / api,
            1e6 * api / total);
+    printf("  skillhost, no after-request     %9.0f exec/s  (%.1f us each)\n", total / api_bare,
+           1e6 * api_bare / total);
     printf("  raw SQLite, same rows           %9.0f exec/s  (%.1f us each)\n", total / raw,
            1e6 * raw / total);
     printf("  ratio skillhost/raw             %9.2f   (target >= 0.85)\n", raw / api);
+    printf("  ratio, no after-request checks  %9.2f\n", raw / api_bare);
 
     for (size_t k = 0; k < NRAW; k++)
         sqlite3_finalize(stmts[k]);
     sqlite3_close(db);
     skh_host_close(host);
+    skh_host_close(bare);
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : 1;
