@@ -136,7 +136,12 @@ static void fake_sleep(void *ud, double ms)
     *(double *)ud += ms;
 }
 
-static skh_host *policy_host(const char *db, const char *policies, double *clock_ms)
+/*
+ * A host with SKILL served in production by IMPL; policies NULL: the
+ * environment's or the installed ones; clock_ms non-NULL: a fake clock.
+ */
+static skh_host *bench_host(const char *db, const char *policies, const char *skill,
+                            const char *impl, double *clock_ms)
 {
     skh_host *host = NULL;
     skh_error err;
@@ -144,11 +149,13 @@ static skh_host *policy_host(const char *db, const char *policies, double *clock
         .struct_size = sizeof o, .db_path = db, .policies_dir = policies, .create = 1};
     if (skh_host_open(&o, &host, &err))
         die(err.what, err.message);
-    skh_clock c = {
-        .struct_size = sizeof c, .now_ms = fake_now, .sleep_ms = fake_sleep, .ud = clock_ms};
-    skh_host_set_clock(host, &c);
+    if (clock_ms) {
+        skh_clock c = {
+            .struct_size = sizeof c, .now_ms = fake_now, .sleep_ms = fake_sleep, .ud = clock_ms};
+        skh_host_set_clock(host, &c);
+    }
     skh_variant_spec spec = {
-        .struct_size = sizeof spec, .skill = "flaky", .impl = "flaky.so", .state = "production"};
+        .struct_size = sizeof spec, .skill = skill, .impl = impl, .state = "production"};
     char *vid = NULL;
     if (skh_variant_add(host, &spec, &vid, &err))
         die(err.what, err.message);
@@ -187,8 +194,8 @@ static int bench_policy(int n, const char *policies)
     if (mkdir(empty, 0755) != 0)
         die(empty, "mkdir failed");
     double clock_lua = 0, clock_c = 0;
-    skh_host *lua = policy_host(lua_db, policies, &clock_lua);
-    skh_host *c = policy_host(c_db, empty, &clock_c);
+    skh_host *lua = bench_host(lua_db, policies, "flaky", "flaky.so", &clock_lua);
+    skh_host *c = bench_host(c_db, empty, "flaky", "flaky.so", &clock_c);
     policy_round(lua, 20);
     policy_round(c, 20);
     int rounds = 5, per = n / rounds > 0 ? n / rounds : 1;
@@ -207,26 +214,6 @@ static int bench_policy(int n, const char *policies)
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : 1;
-}
-
-/* A host with spam@v1 in production; policies NULL: the environment's or the installed ones. */
-static skh_host *record_host(const char *db, const char *policies)
-{
-    skh_host *host = NULL;
-    skh_error err;
-    skh_host_options o = {
-        .struct_size = sizeof o, .db_path = db, .policies_dir = policies, .create = 1};
-    if (skh_host_open(&o, &host, &err))
-        die(err.what, err.message);
-    skh_variant_spec spec = {.struct_size = sizeof spec,
-                             .skill = "spam",
-                             .impl = "keyword_classifier.so",
-                             .state = "production"};
-    char *vid = NULL;
-    if (skh_variant_add(host, &spec, &vid, &err))
-        die(err.what, err.message);
-    skh_free(vid);
-    return host;
 }
 
 int main(int argc, char **argv)
@@ -249,9 +236,9 @@ int main(int argc, char **argv)
     setenv("SKILLHOST_DURABILITY", full ? "full" : "normal", 1);
 
     /* With the policies: the rollback check (rollback.lua over the last 10) after each request. */
-    skh_host *host = record_host(api_db, NULL);
+    skh_host *host = bench_host(api_db, NULL, "spam", "keyword_classifier.so", NULL);
     /* Without: no policy files, so no after-request checks; recovery falls back to its C twin. */
-    skh_host *bare = record_host(bare_db, empty);
+    skh_host *bare = bench_host(bare_db, empty, "spam", "keyword_classifier.so", NULL);
 
     /* The floor gets the same schema and pragmas: create it through the store, then go raw. */
     skh_error err;
