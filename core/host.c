@@ -166,8 +166,6 @@ SKH_EXPORT void skh_host_close(skh_host *host)
         free(host->plugins[i].impl);
     }
     free(host->plugins);
-    plugin_close(host->scorer_fidelity);
-    plugin_close(host->scorer_outcome);
     policy_set_close(host->policies);
     json_decref(host->told);
     store_close(host->st);

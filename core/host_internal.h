@@ -27,9 +27,6 @@ struct skh_host {
     host_plugin *plugins; /* small: one per impl a host has run */
     size_t nplugins, capplugins;
 
-    plugin *scorer_fidelity; /* built-in scorers, loaded on first use */
-    plugin *scorer_outcome;
-
     policy_set *policies; /* loaded lazily, re-read when their files change */
     skh_clock clock;      /* real unless a test installed its own */
     json_t *told;         /* stderr notices this host gave once already, by key */

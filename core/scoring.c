@@ -7,33 +7,9 @@
 #include "error.h"
 #include "scoring.h"
 
-static int run_scorer(plugin **slot, const char *name, const char *record_text, json_t **out,
-                      skh_error *err)
-{
-    if (!*slot) {
-        int rc = plugin_builtin_load(name, slot, err);
-        if (rc)
-            return rc;
-    }
-    skh_call call;
-    call_init(&call, record_text, "", "[]", 1, name);
-    int rc = (*slot)->ops->invoke(*slot, "score", &call, err);
-    if (rc == SKH_OK && call.category != SKH_ERR_NONE)
-        rc = error_set_category(err, SKH_EPLUGIN, call.category, name, "scorer failed: %s",
-                                call.message ? call.message : "");
-    if (rc == SKH_OK) {
-        json_error_t jerr;
-        *out = json_loads(call.output ? call.output : "", 0, &jerr);
-        if (!json_is_object(*out)) {
-            json_decref(*out);
-            *out = NULL;
-            rc = error_set(err, SKH_EPLUGIN, name, "scorer output is not a JSON object: %s",
-                           jerr.text);
-        }
-    }
-    call_release(&call);
-    return rc;
-}
+/* The built-in scorers' cores (plugins/pattern_fidelity.c, plugins/outcome.c). */
+json_t *builtin_pattern_fidelity_score(const json_t *rec, char *why, size_t whylen);
+json_t *builtin_outcome_score(const json_t *rec);
 
 static char *dup_string_member(json_t *o, const char *key)
 {
@@ -47,14 +23,20 @@ int scoring_run(skh_host *host, json_t *record, scores *out, skh_error *err)
     out->correct = -1;
     out->confidence = NAN;
 
-    char *text = json_dumps(record, JSON_COMPACT);
-    if (!text)
-        return error_set(err, SKH_ENOMEM, "scoring", "out of memory");
-    json_t *fid = NULL, *outc = NULL;
-    int rc = run_scorer(&host->scorer_fidelity, "pattern_fidelity", text, &fid, err);
-    if (rc == SKH_OK)
-        rc = run_scorer(&host->scorer_outcome, "outcome", text, &outc, err);
-    free(text);
+    /*
+     * The built-ins are called on the record as it is: the plugin ABI's
+     * print and parse on each side cost more than scoring itself.
+     */
+    char why[256];
+    json_t *fid = builtin_pattern_fidelity_score(record, why, sizeof why);
+    json_t *outc = fid ? builtin_outcome_score(record) : NULL;
+    int rc = SKH_OK;
+    if (!fid)
+        rc = error_set_category(err, SKH_EPLUGIN,
+                                strstr(why, "memory") ? SKH_ERR_INTERNAL : SKH_ERR_VALIDATION,
+                                "pattern_fidelity", "scorer failed: %s", why);
+    else if (!outc)
+        rc = error_set(err, SKH_ENOMEM, "outcome", "out of memory");
     if (rc)
         goto done;
 

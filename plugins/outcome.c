@@ -6,7 +6,6 @@
  * input carries a label.  A failed execution with a label is never correct;
  * without a label correctness is unknown (null), not false.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,35 +13,55 @@
 #include <jansson.h>
 #include <skillhost/plugin.h>
 
-/* Shortest text that reads back as the same double, always with a '.' or exponent. */
-static void fmt_real(double v, char out[40])
+/*
+ * What the record decided, as a JSON object; NULL when memory ran out.
+ * Not static in the built-in copy: the host calls it on the record it
+ * already holds, without the text round trip of the plugin ABI.
+ */
+#ifdef SKH_BUILTIN_SCORERS
+json_t *builtin_outcome_score(const json_t *rec);
+#else
+static
+#endif
+json_t *builtin_outcome_score(const json_t *rec)
 {
-    if (!isfinite(v)) {
-        snprintf(out, 40, "null");
-        return;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, 40, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            break;
-    }
-    if (!strpbrk(out, ".eE"))
-        strcat(out, ".0");
+    json_t *output = json_object_get(rec, "output");
+    json_t *input = json_object_get(rec, "input");
+    json_t *error = json_object_get(rec, "error");
+    json_t *decision = json_object_get(output, "decision");
+    json_t *confidence = json_object_get(output, "confidence");
+    json_t *reasoning = json_object_get(output, "reasoning");
+    json_t *label = json_object_get(input, "label");
+
+    const char *dec = json_is_string(decision) ? json_string_value(decision) : "";
+    json_t *correct = json_null();
+    if (json_is_string(label))
+        correct = json_boolean((!error || json_is_null(error)) &&
+                               strcmp(json_string_value(label), dec) == 0);
+    return json_pack(
+        "{s:s, s:o, s:o, s:O}", "decision", dec, "confidence",
+        json_is_number(confidence) ? json_real(json_number_value(confidence)) : json_null(),
+        "correct", correct, "reasoning", json_is_string(reasoning) ? reasoning : json_null());
 }
 
-/* JSON text of a string, or "null"; NULL when out of memory. */
-static char *string_or_null(const char *s)
+/* The shortest text that reads back as the same value, reals included. */
+static char *dump_exact(const json_t *v)
 {
-    if (!s)
-        return strdup("null");
-    json_t *j = json_string(s);
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    json_decref(j);
-    return text;
+    for (int p = 15; p <= 17; p++) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(p));
+        json_t *back = text && p < 17 ? json_loads(text, 0, NULL) : NULL;
+        int same = p == 17 || json_equal(v, back);
+        json_decref(back);
+        if (same || !text)
+            return text;
+        free(text);
+    }
+    return NULL;
 }
 
 static int cb_score(void *state, skh_call *call)
 {
+    (void)state;
     json_error_t jerr;
     json_t *rec = json_loads(skh_input(call), 0, &jerr);
     if (!json_is_object(rec)) {
@@ -55,48 +74,13 @@ static int cb_score(void *state, skh_call *call)
         json_decref(rec);
         return skh_fail(call, SKH_ERR_VALIDATION, msg);
     }
-
-    json_t *output = json_object_get(rec, "output");
-    json_t *input = json_object_get(rec, "input");
-    json_t *error = json_object_get(rec, "error");
-    json_t *decision = json_object_get(output, "decision");
-    json_t *confidence = json_object_get(output, "confidence");
-    json_t *reasoning = json_object_get(output, "reasoning");
-    json_t *label = json_object_get(input, "label");
-
-    const char *dec = json_is_string(decision) ? json_string_value(decision) : "";
-    const char *correct = "null";
-    if (json_is_string(label)) {
-        if (error && !json_is_null(error))
-            correct = "false";
-        else
-            correct = strcmp(json_string_value(label), dec) == 0 ? "true" : "false";
-    }
-    char conf[40] = "null";
-    if (json_is_number(confidence))
-        fmt_real(json_number_value(confidence), conf);
-
-    int rc;
-    char *out = NULL;
-    char *dec_text = string_or_null(dec);
-    char *why_text =
-        string_or_null(json_is_string(reasoning) ? json_string_value(reasoning) : NULL);
-    if (!dec_text || !why_text)
-        goto oom;
-    static const char fmt[] = "{\"decision\":%s,\"confidence\":%s,\"correct\":%s,\"reasoning\":%s}";
-    int len = snprintf(NULL, 0, fmt, dec_text, conf, correct, why_text);
-    if (len < 0 || !(out = malloc((size_t)len + 1)))
-        goto oom;
-    snprintf(out, (size_t)len + 1, fmt, dec_text, conf, correct, why_text);
-    rc = skh_output(call, out);
-    goto done;
-oom:
-    rc = skh_fail(call, SKH_ERR_INTERNAL, "outcome: out of memory");
-done:
-    free(out);
-    free(dec_text);
-    free(why_text);
+    json_t *scores = builtin_outcome_score(rec);
     json_decref(rec);
+    char *text = scores ? dump_exact(scores) : NULL;
+    json_decref(scores);
+    int rc =
+        text ? skh_output(call, text) : skh_fail(call, SKH_ERR_INTERNAL, "outcome: out of memory");
+    free(text);
     return rc;
 }
 

@@ -12,29 +12,12 @@
  * pattern and not everything after it.  Built into libskillhost as a
  * built-in scorer, and buildable as an ordinary plugin.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 #include <skillhost/plugin.h>
-
-/* Shortest text that reads back as the same double, always with a '.' or exponent. */
-static void fmt_real(double v, char out[40])
-{
-    if (!isfinite(v)) {
-        snprintf(out, 40, "null");
-        return;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, 40, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            break;
-    }
-    if (!strpbrk(out, ".eE"))
-        strcat(out, ".0");
-}
 
 static int strings_only(const json_t *arr)
 {
@@ -44,37 +27,30 @@ static int strings_only(const json_t *arr)
     return 1;
 }
 
-static int cb_score(void *state, skh_call *call)
+/*
+ * The scores of one record, as a JSON object; NULL with why set when the
+ * record is unusable or memory ran out.  Not static in the built-in copy:
+ * the host calls it on the record it already holds, without the text
+ * round trip of the plugin ABI.
+ */
+#ifdef SKH_BUILTIN_SCORERS
+json_t *builtin_pattern_fidelity_score(const json_t *rec, char *why, size_t whylen);
+#else
+static
+#endif
+json_t *builtin_pattern_fidelity_score(const json_t *rec, char *why, size_t whylen)
 {
-    json_error_t jerr;
-    json_t *rec = json_loads(skh_input(call), 0, &jerr);
-    if (!json_is_object(rec)) {
-        char msg[256 + JSON_ERROR_TEXT_LENGTH];
-        if (rec)
-            snprintf(msg, sizeof msg, "pattern_fidelity: the record must be a JSON object");
-        else
-            snprintf(msg, sizeof msg,
-                     "pattern_fidelity: record is not JSON: line %d, column %d: %s", jerr.line,
-                     jerr.column, jerr.text);
-        json_decref(rec);
-        return skh_fail(call, SKH_ERR_VALIDATION, msg);
-    }
-
-    int rc;
-    char *followed_text = NULL, *missed_text = NULL, *failed_text = NULL, *out = NULL;
-    json_t *followed = json_array(), *missed = json_array();
     json_t *steps = json_object_get(rec, "steps");
     json_t *expected = json_object_get(rec, "expected");
     if ((steps && !json_is_null(steps) && !(json_is_array(steps) && strings_only(steps))) ||
         (expected && !json_is_null(expected) &&
          !(json_is_array(expected) && strings_only(expected)))) {
-        rc = skh_fail(call, SKH_ERR_VALIDATION,
-                      "pattern_fidelity: steps and expected must be arrays of strings");
-        goto out;
+        snprintf(why, whylen, "pattern_fidelity: steps and expected must be arrays of strings");
+        return NULL;
     }
+    json_t *followed = json_array(), *missed = json_array(), *out = NULL;
     if (!followed || !missed)
         goto oom;
-
     size_t nsteps = json_array_size(steps), n = json_array_size(expected), cursor = 0;
     const char *first_missed = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -95,41 +71,61 @@ static int cb_score(void *state, skh_call *call)
     }
     size_t k = json_array_size(followed);
     double fidelity = n == 0 ? 1.0 : (double)k / (double)n;
-
-    followed_text = json_dumps(followed, JSON_COMPACT);
-    missed_text = json_dumps(missed, JSON_COMPACT);
-    if (first_missed) {
-        json_t *s = json_string(first_missed);
-        failed_text = s ? json_dumps(s, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        json_decref(s);
-    } else {
-        failed_text = strdup("null");
-    }
-    if (!followed_text || !missed_text || !failed_text)
-        goto oom;
-
-    char num[40];
-    fmt_real(fidelity, num);
-    static const char fmt[] = "{\"pattern_fidelity\":%s,\"patterns_followed\":%zu,"
-                              "\"patterns_missed\":%zu,\"followed\":%s,\"missed\":%s,"
-                              "\"failed_at_step\":%s}";
-    int len = snprintf(NULL, 0, fmt, num, k, n - k, followed_text, missed_text, failed_text);
-    if (len < 0 || !(out = malloc((size_t)len + 1)))
-        goto oom;
-    snprintf(out, (size_t)len + 1, fmt, num, k, n - k, followed_text, missed_text, failed_text);
-    rc = skh_output(call, out);
-    goto out;
-
+    /* "o" hands followed and missed over, also when the pack fails. */
+    out = json_pack("{s:f, s:I, s:I, s:o, s:o, s:s?}", "pattern_fidelity", fidelity,
+                    "patterns_followed", (json_int_t)k, "patterns_missed", (json_int_t)(n - k),
+                    "followed", followed, "missed", missed, "failed_at_step", first_missed);
+    if (out)
+        return out;
+    snprintf(why, whylen, "pattern_fidelity: out of memory");
+    return NULL;
 oom:
-    rc = skh_fail(call, SKH_ERR_INTERNAL, "pattern_fidelity: out of memory");
-out:
-    free(out);
-    free(followed_text);
-    free(missed_text);
-    free(failed_text);
     json_decref(followed);
     json_decref(missed);
+    snprintf(why, whylen, "pattern_fidelity: out of memory");
+    return NULL;
+}
+
+/* The shortest text that reads back as the same value, reals included. */
+static char *dump_exact(const json_t *v)
+{
+    for (int p = 15; p <= 17; p++) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(p));
+        json_t *back = text && p < 17 ? json_loads(text, 0, NULL) : NULL;
+        int same = p == 17 || json_equal(v, back);
+        json_decref(back);
+        if (same || !text)
+            return text;
+        free(text);
+    }
+    return NULL;
+}
+
+static int cb_score(void *state, skh_call *call)
+{
+    (void)state;
+    json_error_t jerr;
+    char why[256 + JSON_ERROR_TEXT_LENGTH];
+    json_t *rec = json_loads(skh_input(call), 0, &jerr);
+    if (!json_is_object(rec)) {
+        if (rec)
+            snprintf(why, sizeof why, "pattern_fidelity: the record must be a JSON object");
+        else
+            snprintf(why, sizeof why,
+                     "pattern_fidelity: record is not JSON: line %d, column %d: %s", jerr.line,
+                     jerr.column, jerr.text);
+        json_decref(rec);
+        return skh_fail(call, SKH_ERR_VALIDATION, why);
+    }
+    json_t *scores = builtin_pattern_fidelity_score(rec, why, sizeof why);
     json_decref(rec);
+    if (!scores)
+        return skh_fail(call, strstr(why, "memory") ? SKH_ERR_INTERNAL : SKH_ERR_VALIDATION, why);
+    char *text = dump_exact(scores);
+    json_decref(scores);
+    int rc = text ? skh_output(call, text)
+                  : skh_fail(call, SKH_ERR_INTERNAL, "pattern_fidelity: out of memory");
+    free(text);
     return rc;
 }
 
