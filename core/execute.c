@@ -158,12 +158,17 @@ static attempt_rec *new_attempt(skh_result *r)
 static next_step recover(request *q, attempt_rec *a, unsigned retry, double *wait_ms)
 {
     double now = host_now_ms(q->host);
-    json_t *facts = json_pack(
-        "{s:s, s:s, s:I, s:I, s:f, s:o, s:s, s:s}", "category", skh_category_name(a->category),
-        "message", a->message ? a->message : "", "retry", (json_int_t)retry, "attempt",
-        (json_int_t)q->r->nattempts, "elapsed_ms", now - q->started_ms, "remaining_ms",
-        isinf(q->deadline_ms) ? json_null() : json_real(q->deadline_ms - now), "skill", q->skill,
-        "variant", q->v->variant_id);
+    json_t *facts =
+        json_pack("{s:s, s:s, s:I, s:I, s:f, s:s, s:s}", "category", skh_category_name(a->category),
+                  "message", a->message ? a->message : "", "retry", (json_int_t)retry, "attempt",
+                  (json_int_t)q->r->nattempts, "elapsed_ms", now - q->started_ms, "skill", q->skill,
+                  "variant", q->v->variant_id);
+    /* No deadline, no key: nil in Lua, so `facts.remaining_ms and ...` reads naturally. */
+    if (facts && !isinf(q->deadline_ms) &&
+        json_object_set_new(facts, "remaining_ms", json_real(q->deadline_ms - now))) {
+        json_decref(facts);
+        facts = NULL;
+    }
     json_t *d = NULL;
     skh_error perr;
     error_clear(&perr);
@@ -281,6 +286,8 @@ static int record_call(request *q, const char *request_id, const char *input_tex
         .tenant = o ? o->tenant : NULL,
         .evaluation = o ? o->evaluation : 0,
         .fallback_from = q->fallback_from[0] ? q->fallback_from : NULL,
+        /* recover() ran before the record: a skip ends the request with this attempt. */
+        .skipped = q->r->skipped,
         .expected = o ? o->expected : NULL,
         .critical = o ? o->critical : 0,
         .end = end,

@@ -52,6 +52,14 @@ SKH_EXPORT int skh_config_set(skh_host *host, const char *key, const char *value
         if (rc == SKH_OK && host->cfg.v[id].source <= CFG_FROM_WORKSPACE) {
             host->cfg.v[id] = parsed;
             host->cfg.v[id].source = CFG_FROM_WORKSPACE;
+            /* What config list shows as in effect must be in effect on this connection too. */
+            if (id == CFG_STORE_BUSY_TIMEOUT_MS || id == CFG_STORE_DURABILITY) {
+                store_options so = {
+                    .durability_full = config_num(&host->cfg, CFG_STORE_DURABILITY) == 1,
+                    .busy_timeout_ms = (int)config_num(&host->cfg, CFG_STORE_BUSY_TIMEOUT_MS),
+                };
+                rc = store_apply_settings(host->st, &so, err);
+            }
         }
         return rc;
     }

@@ -332,9 +332,17 @@ static const char migration_1[] =
 "  value TEXT NOT NULL,\n"
 "  updated_at TEXT NOT NULL\n"
 ");\n";
+
+/*
+ * Version 2: executions.skipped marks the failed execution that ended a
+ * request recovery.lua answered "skip" for: the input was at fault, not the
+ * variant, so the rollback window leaves it out.
+ */
+static const char migration_2[] =
+"ALTER TABLE executions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1};
+static const char *const migrations[] = {migration_1, migration_2};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

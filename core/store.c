@@ -94,8 +94,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_EXEC_INSERT] =
         "INSERT INTO executions (execution_id, request_id, skill_id, variant_id, attempt,"
         " timestamp, input, output, steps, error_category, error_message, session_id,"
-        " workflow_phase, user_query, tenant, evaluation, fallback_from)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        " workflow_phase, user_query, tenant, evaluation, fallback_from, skipped)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+        " ?18)",
     [S_FIDELITY_INSERT] = "INSERT INTO fidelity_metrics (execution_id, skill_id, variant_id,"
                           " timestamp, pattern_fidelity, patterns_followed, patterns_missed,"
                           " missed, failed_at_step) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -379,6 +380,34 @@ static int migrate(store *st, skh_error *err)
     return store_tx_commit(st, err);
 }
 
+/* The busy timeout store_db_error names and ensure_wal's own retries honour too. */
+static int set_busy_timeout(store *st, int ms, skh_error *err)
+{
+    ms = ms > 0 ? ms : 10000;
+    int rc = sqlite3_busy_timeout(st->db, ms);
+    if (rc != SQLITE_OK)
+        return store_db_error(st, rc, err, "setting the busy timeout");
+    st->busy_timeout_ms = ms;
+    return SKH_OK;
+}
+
+static int set_synchronous(store *st, int full, skh_error *err)
+{
+    int rc = sqlite3_exec(st->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                          NULL, NULL, NULL);
+    return rc == SQLITE_OK ? SKH_OK : store_db_error(st, rc, err, "setting synchronous");
+}
+
+int store_apply_settings(store *st, const store_options *opts, skh_error *err)
+{
+    int rc = SKH_OK;
+    if ((opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000) != st->busy_timeout_ms)
+        rc = set_busy_timeout(st, opts->busy_timeout_ms, err);
+    if (rc == SKH_OK)
+        rc = set_synchronous(st, opts->durability_full, err);
+    return rc;
+}
+
 int store_open(const char *path, const store_options *opts, store **out, skh_error *err)
 {
     static const store_options defaults = {0};
@@ -398,7 +427,6 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
         free(st);
         return store_no_memory(err, path);
     }
-    st->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
 
     int flags =
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
@@ -412,7 +440,8 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
         return rc;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, st->busy_timeout_ms);
+    if ((rc = set_busy_timeout(st, opts->busy_timeout_ms, err)) != SKH_OK)
+        goto fail;
 
     /* Refuse a newer database before changing anything in it. */
     if ((rc = pragma_int(st, "PRAGMA user_version", &version, err)) != SKH_OK)
@@ -423,10 +452,9 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
     }
     if ((rc = ensure_wal(st, err)) != SKH_OK)
         goto fail;
-    rc = sqlite3_exec(st->db,
-                      opts->durability_full ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"
-                                            : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
-                      NULL, NULL, NULL);
+    if ((rc = set_synchronous(st, opts->durability_full, err)) != SKH_OK)
+        goto fail;
+    rc = sqlite3_exec(st->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         rc = store_db_error(st, rc, err, "configuring the connection");
         goto fail;
@@ -909,17 +937,17 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
     if ((rc = store_tx_begin(st, 1, err)) != SKH_OK)
         return rc;
 
-    int b = store_bind_text(s[0], 1, ex->execution_id) | store_bind_text(s[0], 2, ex->request_id) |
-            store_bind_text(s[0], 3, ex->skill) | store_bind_text(s[0], 4, ex->variant_id) |
-            sqlite3_bind_int64(s[0], 5, ex->attempt) | store_bind_text(s[0], 6, ex->timestamp) |
-            store_bind_text(s[0], 7, ex->input) | store_bind_text(s[0], 8, ex->output) |
-            store_bind_text(s[0], 9, ex->steps ? ex->steps : "[]") |
-            store_bind_text(s[0], 10, category) | store_bind_text(s[0], 11, ex->error_message) |
-            store_bind_text(s[0], 12, ex->session_id) |
-            store_bind_text(s[0], 13, ex->workflow_phase) |
-            store_bind_text(s[0], 14, ex->user_query) | store_bind_text(s[0], 15, ex->tenant) |
-            sqlite3_bind_int(s[0], 16, ex->evaluation != 0) |
-            store_bind_text(s[0], 17, ex->fallback_from);
+    int b =
+        store_bind_text(s[0], 1, ex->execution_id) | store_bind_text(s[0], 2, ex->request_id) |
+        store_bind_text(s[0], 3, ex->skill) | store_bind_text(s[0], 4, ex->variant_id) |
+        sqlite3_bind_int64(s[0], 5, ex->attempt) | store_bind_text(s[0], 6, ex->timestamp) |
+        store_bind_text(s[0], 7, ex->input) | store_bind_text(s[0], 8, ex->output) |
+        store_bind_text(s[0], 9, ex->steps ? ex->steps : "[]") |
+        store_bind_text(s[0], 10, category) | store_bind_text(s[0], 11, ex->error_message) |
+        store_bind_text(s[0], 12, ex->session_id) | store_bind_text(s[0], 13, ex->workflow_phase) |
+        store_bind_text(s[0], 14, ex->user_query) | store_bind_text(s[0], 15, ex->tenant) |
+        sqlite3_bind_int(s[0], 16, ex->evaluation != 0) |
+        store_bind_text(s[0], 17, ex->fallback_from) | sqlite3_bind_int(s[0], 18, ex->skipped != 0);
 
     b |= bind_metric_key(s[1], ex) | sqlite3_bind_double(s[1], 5, ex->fidelity) |
          sqlite3_bind_int(s[1], 6, ex->patterns_followed) |

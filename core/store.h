@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store store;
 
@@ -29,6 +29,12 @@ typedef struct store_options {
  * versions.  A missing file without create is SKH_ENOTFOUND.
  */
 int store_open(const char *path, const store_options *opts, store **out, skh_error *err);
+/*
+ * Change the busy timeout and synchronous of an open store (create is
+ * ignored): the host learns the workspace's store.* options only once the
+ * store is open to read them.
+ */
+int store_apply_settings(store *st, const store_options *opts, skh_error *err);
 void store_close(store *st);
 const char *store_path(const store *st);
 
@@ -124,6 +130,7 @@ typedef struct store_execution {
      */
     const store_request_end *end;
     const char *fallback_from; /* an open circuit breaker moved the request off it; NULL: no */
+    int skipped; /* recovery.lua said skip: the input was at fault (no rollback evidence) */
 } store_execution;
 
 /*

@@ -38,21 +38,30 @@ static const char sql_staged_since[] =
 /*
  * Newest first.  The index is (variant_id, timestamp) and, the table being
  * WITHOUT ROWID, carries execution_id after them: both ORDER BY terms come
- * from the index, so no sort and no scan past n live rows.  A correctness
+ * from the index, so no sort and no scan past ?3 live rows.  A correctness
  * the outcome scorer could not judge (no label in the input) is judged
- * against the recorded expected value when there is one.
+ * against the recorded expected value when there is one.  Skipped
+ * executions (recovery.lua blamed the input) come back flagged in the last
+ * column for store_rb_window to pass over: filtering them in SQL would scan
+ * without bound behind a run of bad inputs.
  */
 static const char sql_window[] =
     "SELECT e.execution_id, e.timestamp, f.execution_id IS NOT NULL, f.pattern_fidelity,"
     " o.execution_id IS NOT NULL, o.correct, o.decision, o.expected, o.critical,"
     " p.execution_id IS NOT NULL, COALESCE(p.duration_ms, p.execution_time_ms), p.exception,"
-    " COALESCE(p.error_category, e.error_category)"
+    " COALESCE(p.error_category, e.error_category), e.skipped"
     " FROM executions AS e"
     " LEFT JOIN fidelity_metrics AS f ON f.execution_id = e.execution_id"
     " LEFT JOIN outcome_metrics AS o ON o.execution_id = e.execution_id"
     " LEFT JOIN performance_metrics AS p ON p.execution_id = e.execution_id"
     " WHERE e.variant_id = ?1 AND e.evaluation = 0 AND e.timestamp >= ?2"
     " ORDER BY e.timestamp DESC, e.execution_id DESC LIMIT ?3";
+/*
+ * A window looks at most this many times n rows for its n: when skipped
+ * executions crowd out more than that, it comes back short (the policy's
+ * "inconclusive") instead of reading a variant's whole history.
+ */
+#define WINDOW_SCAN_FACTOR 4
 /* Through the partial index executions_variant_evaluation: benchmark rows only. */
 /* Both baselines are the first BASELINE_ROWS rows: fixed once that many exist. */
 #define BASELINE_ROWS 100
@@ -322,12 +331,16 @@ int store_rb_window(store *st, const char *variant_id, const char *since, int n,
     json_t *arr = json_array();
     if (!arr)
         return store_no_memory(err, variant_id);
+    size_t want = n < 0 ? 0 : (size_t)n;
     if (store_bind_text(s, 1, variant_id) | store_bind_text(s, 2, since ? since : "") |
-        sqlite3_bind_int(s, 3, n < 0 ? 0 : n)) {
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)want * WINDOW_SCAN_FACTOR)) {
         json_decref(arr);
         return bind_failed(st, s, err, variant_id);
     }
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    rc = SQLITE_DONE;
+    while (json_array_size(arr) < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (sqlite3_column_int(s, 13))
+            continue; /* the input's fault, not evidence about the variant */
         json_t *r = window_row(s);
         if (!r || json_array_append_new(arr, r)) {
             store_stmt_done(s);
@@ -335,7 +348,7 @@ int store_rb_window(store *st, const char *variant_id, const char *since, int n,
             return store_no_memory(err, variant_id);
         }
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         rc = store_db_error(st, rc, err, "reading the window of %s", variant_id);
         store_stmt_done(s);
         json_decref(arr);

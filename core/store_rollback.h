@@ -45,9 +45,11 @@ int store_rb_staged_since(store *st, const char *variant_id, char **since, doubl
                           skh_error *err);
 
 /*
- * The variant's last n live executions (benchmark evaluations left out) at
- * or after since (NULL: any time), newest first, in one query through the
- * (variant_id, timestamp) index: O(n).  *rows is a JSON array of
+ * The variant's last n live executions (benchmark evaluations and skipped
+ * requests -- the input was at fault -- left out) at or after since (NULL:
+ * any time), newest first, in one query through the (variant_id,
+ * timestamp) index that reads at most 4n rows: O(n), and after a long run
+ * of skipped requests a short window rather than a long scan.  *rows is a JSON array of
  * {"execution_id", "timestamp", "fidelity", "correct", "decision",
  * "expected", "critical", "duration_ms", "exception", "error_category"};
  * a metric table without a row for an execution leaves its members out.

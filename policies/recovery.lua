@@ -7,14 +7,15 @@
 --   facts.retry         recovery retries already made for this attempt (0 the first time)
 --   facts.attempt       the call number within the request (1-based)
 --   facts.elapsed_ms    time since the request started
---   facts.remaining_ms  time left before the request's deadline (nil: no deadline)
+--   facts.remaining_ms  time left before the request's deadline (absent, so nil: no deadline)
 --   facts.skill, facts.variant
 -- and answers one of
 --   { action = "retry", delay_ms = D, jitter = "full" | "none" }
 --        run the same attempt again after a wait: with full jitter the host waits a
 --        uniformly random time in [0, D); a wait that would overrun the deadline fails
 --   { action = "skip" }   the input, not the skill, is at fault: end the request now,
---                         marked skipped (no retry of any kind, no circuit-breaker count)
+--                         marked skipped (no retry of any kind, no circuit-breaker count,
+--                         left out of rollback.lua's window)
 --   { action = "fail" }   end the request now
 -- plus an optional reason (shown and recorded) and breaker = true (the failure counts
 -- toward the variant's circuit breaker).  An unknown category, or an error raised

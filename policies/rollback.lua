@@ -32,7 +32,9 @@
 --   for staged: its promotion to staged), window (N), target (the variant a rollback would
 --   restore, or nil), positive_class (the skill's, or nil: the first expected value that is
 --   not "ham", "negative" or "no"),
---   executions   the last N live executions since `since`, newest first:
+--   executions   the last N live executions since `since`, newest first, skipped ones left
+--                out (recovery.lua blamed the input; at most 4N are read, so a run of them
+--                leaves the window short):
 --                { execution_id, timestamp, fidelity, correct, decision, expected, critical,
 --                  duration_ms, exception, error_category }   (members of a metric table
 --                  with no row for it are nil; correct is nil without a label)

@@ -451,6 +451,94 @@ static void test_edited_policy_applies_without_restart(void **state)
                      1);
 }
 
+/* The recovery facts of a request: remaining_ms, or nil when it has no deadline. */
+static const char remaining_policy[] =
+    "return { kind = 'policy', name = 'recovery', version = '1',\n"
+    "  decide = function(f)\n"
+    "    if f.remaining_ms and f.remaining_ms < 5 then return { action = 'fail' } end\n"
+    "    return { action = 'skip', reason = 'remaining ' .. type(f.remaining_ms) }\n"
+    "  end }\n";
+
+/* The reason of the (one) attempt's recovery decision, malloc'd. */
+static char *recovery_reason(const skh_result *r)
+{
+    char *json = NULL;
+    assert_int_equal(skh_result_json(r, &json), SKH_OK);
+    json_t *o = json_loads(json, 0, NULL);
+    skh_free(json);
+    assert_non_null(o);
+    assert_true(json_is_true(json_object_get(o, "skipped")));
+    json_t *rec = json_object_get(json_array_get(json_object_get(o, "per_attempt"), 0), "recovery");
+    const char *reason = json_string_value(json_object_get(rec, "reason"));
+    char *copy = strdup(reason ? reason : "(no reason)");
+    json_decref(o);
+    return copy;
+}
+
+static void test_recovery_remaining_ms_nil_without_deadline(void **state)
+{
+    fixture *f = *state;
+    char dir[PATH_MAX + 16], file[PATH_MAX + 48];
+    snprintf(dir, sizeof dir, "%s/policies", f->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(file, sizeof file, "%s/recovery.lua", dir);
+    write_file(file, remaining_policy, 0644);
+    skh_host_close(f->host);
+    f->host = NULL;
+    assert_int_equal(open_host(f, dir), SKH_OK);
+    fake_clock c;
+    use_fake_clock(f, &c);
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
+    skh_error err;
+    /* request.timeout_ms 0, as `--timeout 0`: no deadline. */
+    assert_int_equal(skh_config_set(f->host, "request.timeout_ms", "0", &err), SKH_OK);
+
+    skh_result *r = NULL;
+    assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"network\"]}", NULL, &r), SKH_EFAILED);
+    char *reason = recovery_reason(r);
+    assert_string_equal(reason, "remaining nil");
+    free(reason);
+    skh_result_free(r);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE verdict = 'error'", NULL), 0);
+
+    /* With a deadline the key is there, a number. */
+    skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
+    eo.timeout_ms = 5000;
+    assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"network\"]}", &eo, &r), SKH_EFAILED);
+    reason = recovery_reason(r);
+    assert_string_equal(reason, "remaining number");
+    free(reason);
+    skh_result_free(r);
+}
+
+/* The built-in recovery policy (no recovery.lua) without a deadline: no remaining_ms to read. */
+static void test_builtin_recovery_without_deadline(void **state)
+{
+    fixture *f = *state;
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/no-policies", f->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    skh_host_close(f->host);
+    f->host = NULL;
+    assert_int_equal(open_host(f, dir), SKH_OK);
+    fake_clock c;
+    use_fake_clock(f, &c);
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
+    skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
+    eo.timeout_ms = -1;
+    skh_result *r = NULL;
+    assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"network\",null]}", &eo, &r), SKH_OK);
+    assert_int_equal(skh_result_attempts(r), 2);
+    assert_int_equal(c.nwaits, 1);
+    skh_result_free(r);
+    assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"validation\"]}", &eo, &r), SKH_EFAILED);
+    char *reason = recovery_reason(r);
+    assert_string_equal(reason, "validation: skip");
+    free(reason);
+    skh_result_free(r);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE verdict = 'error'", NULL), 0);
+}
+
 static void test_request_bookkeeping(void **state)
 {
     fixture *f = *state;
@@ -516,6 +604,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_authentication_fails_at_once, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_deadline_bounds_backoff, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_edited_policy_applies_without_restart, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_remaining_ms_nil_without_deadline, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_builtin_recovery_without_deadline, setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_request_bookkeeping, setup, fixture_teardown),
     };

@@ -352,6 +352,43 @@ static void test_command_gets_event(void **state)
     assert_int_equal(error_decisions(f, "hook", NULL), 0);
 }
 
+/* `tee -a LOG` as a hook: each event arrives as one line, so two events are two lines. */
+static void test_command_appends_lines(void **state)
+{
+    fixture *f = *state;
+    char log[PATH_MAX + 32], lua[2 * PATH_MAX];
+    path_in(log, sizeof log, f->dir, "events.jsonl");
+    snprintf(lua, sizeof lua,
+             "return { kind = 'policy', name = 'hooks', version = '1',\n"
+             "  after_transition = function(ev)\n"
+             "    return { audit = false, changelog = false,\n"
+             "             commands = { { 'tee', '-a', '%s' } }, timeout_ms = 5000 }\n"
+             "  end }\n",
+             log);
+    write_hooks_lua(f, lua);
+
+    assert_int_equal(fire(f, promotion_event()), SKH_OK);
+    json_t *second = promotion_event();
+    json_object_set_new(second, "variant", json_string("spam@v3"));
+    assert_int_equal(fire(f, second), SKH_OK);
+
+    char *text = slurp(log);
+    assert_non_null(text);
+    assert_int_equal(count_lines(text), 2);
+    assert_int_equal(text[strlen(text) - 1], '\n');
+    char *nl = strchr(text, '\n');
+    *nl = '\0';
+    json_t *first = json_loads(text, 0, NULL), *next = json_loads(nl + 1, 0, NULL);
+    assert_non_null(first);
+    assert_non_null(next);
+    assert_string_equal(json_string_value(json_object_get(first, "variant")), "spam@v2");
+    assert_string_equal(json_string_value(json_object_get(next, "variant")), "spam@v3");
+    json_decref(first);
+    json_decref(next);
+    free(text);
+    assert_int_equal(error_decisions(f, "hook", NULL), 0);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -855,6 +892,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plain_changelog, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_shipped_policy, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_command_gets_event, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_command_appends_lines, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_failing_commands, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_command_leaving_child, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_broken_policy_fails_safe, setup, fixture_teardown),

@@ -89,6 +89,7 @@ typedef struct rec {
     int category; /* SKH_ERR_*: an exception */
     int evaluation;
     const char *timestamp; /* NULL: now */
+    int skipped;           /* recovery.lua blamed the input */
 } rec;
 
 #define GOOD ((rec){.fidelity = 1.0, .correct = -1, .ms = 1.0})
@@ -124,7 +125,8 @@ static void record(fixture *f, const char *variant, rec r)
                           .duration_ms = r.ms,
                           .evaluation = r.evaluation,
                           .expected = r.expected,
-                          .critical = r.critical};
+                          .critical = r.critical,
+                          .skipped = r.skipped};
     skh_error err;
     if (store_record_execution(f->host->st, &ex, &err))
         fail_msg("record %s: %s: %s", variant, err.what, err.message);
@@ -413,6 +415,90 @@ static void test_window_is_live_and_since_production(void **state)
     assert_true(json_is_false(json_object_get(first, "exception")));
     assert_string_equal(json_string_value(json_object_get(first, "decision")), "ok");
     assert_true(json_number_value(json_object_get(json_array_get(rows, 1), "fidelity")) == 0.5);
+    json_decref(rows);
+}
+
+/* ---- skipped requests: the input's fault, not the variant's ------------------------------- */
+
+static int run_flaky(fixture *f, const char *skill, const char *input)
+{
+    skh_result *r = NULL;
+    skh_error err;
+    int rc = skh_execute(f->host, skill, input, NULL, &r, &err);
+    if (rc != SKH_OK && rc != SKH_EFAILED)
+        fail_msg("execute %s: %s: %s", skill, err.what, err.message);
+    skh_result_free(r);
+    return rc;
+}
+
+static void test_skipped_requests_are_no_evidence(void **state)
+{
+    fixture *f = *state;
+    char buf[32];
+    skh_error err;
+    two_production(f, "bad_input");
+    /* One call per failed request: the network failures below are not retried. */
+    assert_int_equal(skh_config_set(f->host, "recovery.max_retries", "0", &err), SKH_OK);
+
+    /* recovery.lua skips validation errors: ten of them leave the window empty. */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(run_flaky(f, "bad_input", "{\"error_by_attempt\":[\"validation\"]}"),
+                         SKH_EFAILED);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM executions WHERE skipped = 1", NULL), 10);
+    assert_string_equal(state_of(f, "bad_input@v2", buf), "production");
+    assert_int_equal(rollbacks_of(f, "bad_input"), 0);
+
+    /* Ten network failures are the variant's: the tenth fills the window and rolls it back. */
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(run_flaky(f, "bad_input", "{\"error_by_attempt\":[\"network\"]}"),
+                         SKH_EFAILED);
+    assert_int_equal(rollbacks_of(f, "bad_input"), 0);
+    assert_int_equal(run_flaky(f, "bad_input", "{\"error_by_attempt\":[\"network\"]}"),
+                     SKH_EFAILED);
+    assert_string_equal(state_of(f, "bad_input@v2", buf), "staged");
+    assert_string_equal(state_of(f, "bad_input@v1", buf), "production");
+    assert_text(f, "SELECT trigger_metric FROM rollback_events WHERE skill_id = 'bad_input'", NULL,
+                "exception_rate=1.00");
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM executions WHERE skipped = 1", NULL), 10);
+}
+
+/* The window passes over skipped rows, but reads at most 4n rows for its n. */
+static void test_window_passes_over_skipped(void **state)
+{
+    fixture *f = *state;
+    skh_free(add(f, "skw", NULL, "production"));
+    rec good = GOOD, skipped = GOOD;
+    skipped.category = SKH_ERR_VALIDATION;
+    skipped.skipped = 1;
+    for (int i = 0; i < 5; i++)
+        record(f, "skw@v1", good);
+    for (int i = 0; i < 20; i++)
+        record(f, "skw@v1", skipped);
+    json_t *rows = NULL;
+    skh_error err;
+    assert_int_equal(store_rb_window(f->host->st, "skw@v1", NULL, 10, &rows, &err), SKH_OK);
+    assert_int_equal(json_array_size(rows), 5);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) assert_true(json_is_false(json_object_get(row, "exception")));
+    json_decref(rows);
+
+    /* 35 skipped rows: the 40 rows read still hold all five good ones; one more pushes one out. */
+    for (int k = 0; k < 15; k++)
+        record(f, "skw@v1", skipped);
+    assert_int_equal(store_rb_window(f->host->st, "skw@v1", NULL, 10, &rows, &err), SKH_OK);
+    assert_int_equal(json_array_size(rows), 5);
+    json_decref(rows);
+    record(f, "skw@v1", skipped);
+    assert_int_equal(store_rb_window(f->host->st, "skw@v1", NULL, 10, &rows, &err), SKH_OK);
+    assert_int_equal(json_array_size(rows), 4);
+    json_decref(rows);
+    /* A window of 2 reads 8 rows, all skipped here; a window of 0 reads none. */
+    assert_int_equal(store_rb_window(f->host->st, "skw@v1", NULL, 2, &rows, &err), SKH_OK);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+    assert_int_equal(store_rb_window(f->host->st, "skw@v1", NULL, 0, &rows, &err), SKH_OK);
+    assert_int_equal(json_array_size(rows), 0);
     json_decref(rows);
 }
 
@@ -953,6 +1039,9 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_window_is_live_and_since_production, setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_skipped_requests_are_no_evidence, setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_window_passes_over_skipped, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_suppressed_without_target, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_exactly_once_across_processes, setup,
                                         fixture_teardown),

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stdarg.h>
@@ -24,7 +25,9 @@
 
 #include <sqlite3.h>
 
+#include "host_internal.h"
 #include "store.h"
+#include "store_internal.h"
 
 #include "fixture.h"
 
@@ -142,7 +145,7 @@ static void t_schema_created(void **state)
                    " last_promoted_at, version, description, positive_class"},
         {"executions", "execution_id, request_id, skill_id, variant_id, attempt, timestamp, input,"
                        " output, steps, error_category, error_message, session_id,"
-                       " workflow_phase, user_query, tenant, error_type, evaluation"},
+                       " workflow_phase, user_query, tenant, error_type, evaluation, skipped"},
         {"fidelity_metrics", "execution_id, skill_id, variant_id, pattern_fidelity,"
                              " patterns_followed, patterns_missed, missed, failed_at_step, agent,"
                              " timestamp"},
@@ -178,7 +181,7 @@ static void t_schema_created(void **state)
     };
     sqlite3 *db = raw_open(fx->path);
     assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
-    assert_int_equal(STORE_SCHEMA_VERSION, 1);
+    assert_int_equal(STORE_SCHEMA_VERSION, 2);
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[1024];
         sqlite3_stmt *s = NULL;
@@ -337,13 +340,41 @@ static void t_newer_schema_refused(void **state)
     assert_int_equal(store_open(fx->path, &o, &st, &err), SKH_ESTORE);
     assert_null(st);
     assert_non_null(strstr(err.message, "99"));
-    assert_non_null(strstr(err.message, "knows 1"));
+    assert_non_null(strstr(err.message, "knows 2"));
     assert_string_equal(err.what, fx->path);
 
     db = raw_open(fx->path);
     assert_int_equal(db_int(db, "PRAGMA user_version", NULL), 99);
     assert_int_equal(db_int(db, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
     sqlite3_close(db);
+}
+
+/* A version 1 database gains executions.skipped, and the old rows read as not skipped. */
+static void t_migrates_from_v1(void **state)
+{
+    store_fixture *fx = *state;
+    char *v1 = add_variant(fx->st, "spam", NULL);
+    store_execution ex = make_ex("e1", v1);
+    skh_error err = {0};
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    store_close(fx->st);
+    fx->st = NULL;
+    sqlite3 *db = raw_open(fx->path);
+    raw_exec(db, "ALTER TABLE executions DROP COLUMN skipped; PRAGMA user_version = 1");
+    sqlite3_close(db);
+
+    assert_int_equal(store_open(fx->path, NULL, &fx->st, &err), SKH_OK);
+    ex = make_ex("e2", v1);
+    ex.skipped = 1;
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    db = raw_open(fx->path);
+    assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
+    assert_int_equal(db_int(db, "SELECT skipped FROM executions WHERE execution_id = 'e1'", NULL),
+                     0);
+    assert_int_equal(db_int(db, "SELECT skipped FROM executions WHERE execution_id = 'e2'", NULL),
+                     1);
+    sqlite3_close(db);
+    free(v1);
 }
 
 static void t_missing_file(void **state)
@@ -1019,11 +1050,111 @@ static void t_concurrent_open_fresh(void **state)
 
         sqlite3 *db = raw_open(path);
         char buf[16];
-        assert_int_equal(db_int(db, "PRAGMA user_version", NULL), 1);
+        assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
         assert_string_equal(db_text(db, "PRAGMA journal_mode", NULL, buf, sizeof buf), "wal");
         assert_int_equal(db_int(db, "SELECT COUNT(*) FROM config", NULL), 0);
         sqlite3_close(db);
     }
+}
+
+/* ---- the workspace's store.* options on the host's connection ------------- */
+
+static void store_env_clear(void)
+{
+    unsetenv("SKILLHOST_BUSY_TIMEOUT_MS");
+    unsetenv("SKILLHOST_DURABILITY");
+}
+
+static int setup_host(void **state)
+{
+    store_env_clear();
+    fixture_options o = {.name = "store-ws", .policies = FIXTURE_POLICIES_EMPTY};
+    return fixture_setup(state, &o);
+}
+
+static int teardown_host(void **state)
+{
+    store_env_clear();
+    return fixture_teardown(state);
+}
+
+static void reopen(fixture *f)
+{
+    skh_host_close(f->host);
+    f->host = NULL;
+    assert_int_equal(open_host(f, NULL), SKH_OK);
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A write under someone else's lock: how long it waited, its error in err. */
+static double locked_write_ms(fixture *f, skh_error *err)
+{
+    sqlite3 *db = raw_open(f->db);
+    raw_exec(db, "BEGIN IMMEDIATE");
+    double t0 = mono_ms();
+    assert_int_equal(skh_config_set(f->host, "react.max_iterations", "4", err), SKH_ESTORE);
+    double waited = mono_ms() - t0;
+    raw_exec(db, "ROLLBACK");
+    sqlite3_close(db);
+    assert_non_null(strstr(err->message, "locked"));
+    return waited;
+}
+
+static void t_workspace_busy_timeout(void **state)
+{
+    fixture *f = *state;
+    skh_error err;
+    assert_int_equal(skh_config_set(f->host, "store.busy_timeout_ms", "200", &err), SKH_OK);
+    reopen(f);
+    /* The default is 10 s: anything under 5 s is the workspace's 200 ms. */
+    double waited = locked_write_ms(f, &err);
+    assert_true(waited < 5000);
+    assert_non_null(strstr(err.message, "waited 200 ms"));
+
+    /* The environment wins over the workspace. */
+    setenv("SKILLHOST_BUSY_TIMEOUT_MS", "300", 1);
+    reopen(f);
+    waited = locked_write_ms(f, &err);
+    assert_true(waited < 5000);
+    assert_non_null(strstr(err.message, "waited 300 ms"));
+}
+
+/* PRAGMA synchronous on the host's own connection: 1 NORMAL, 2 FULL. */
+static int host_synchronous(const fixture *f)
+{
+    sqlite3_stmt *s = NULL;
+    int v = -1;
+    assert_int_equal(sqlite3_prepare_v2(f->host->st->db, "PRAGMA synchronous", -1, &s, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void t_workspace_durability(void **state)
+{
+    fixture *f = *state;
+    skh_error err;
+    assert_int_equal(host_synchronous(f), 1);
+    assert_int_equal(skh_config_set(f->host, "store.durability", "full", &err), SKH_OK);
+    assert_int_equal(host_synchronous(f), 2); /* at once on the host that set it */
+    reopen(f);
+    assert_int_equal(host_synchronous(f), 2); /* and on every host opened after */
+
+    setenv("SKILLHOST_DURABILITY", "normal", 1);
+    reopen(f);
+    assert_int_equal(host_synchronous(f), 1);
+    store_env_clear();
+    assert_int_equal(skh_config_set(f->host, "store.durability", "normal", &err), SKH_OK);
+    reopen(f);
+    assert_int_equal(host_synchronous(f), 1);
 }
 
 /* ---- counters, config, indexes, time -------------------------------------- */
@@ -1130,6 +1261,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_schema_created, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_seed_queries, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_newer_schema_refused, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_migrates_from_v1, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_missing_file, setup_dir, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_not_a_database, setup_dir, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_wal_mode, setup, store_fixture_teardown),
@@ -1147,6 +1279,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_concurrent_writers, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_concurrent_variant_add, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_concurrent_open_fresh, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_workspace_busy_timeout, setup_host, teardown_host),
+        cmocka_unit_test_setup_teardown(t_workspace_durability, setup_host, teardown_host),
         cmocka_unit_test_setup_teardown(t_counters, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_config, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_indexes_used, setup, store_fixture_teardown),
