@@ -306,6 +306,21 @@ static int read_answer(const store_ab_test *t, json_t *steps, json_t *a, answer 
                       "action must be \"advance\", \"hold\", \"stop\" or \"promote\", got %s", act);
 }
 
+/*
+ * read_answer with the message a policy error carries: the file, the
+ * function and why.  The decision path and ab status both use it, so status
+ * never shows as a verdict an answer the decision path would refuse.
+ */
+static int checked_answer(const store_ab_test *t, json_t *steps, json_t *a, const policy_info *info,
+                          answer *out, char *msg, size_t len)
+{
+    char why[512];
+    if (read_answer(t, steps, a, out, why, sizeof why) == 0)
+        return 0;
+    snprintf(msg, len, "%s: decide answered badly: %s", info->path, why);
+    return -1;
+}
+
 static char *dump_or_null(json_t *j)
 {
     return j ? json_dumps(j, SKH_JSON_FLAGS) : NULL;
@@ -405,9 +420,8 @@ int ab_after_trial(skh_host *host, const char *test_id, skh_error *err)
         rc = SKH_OK;
     } else {
         answer ans;
-        char why[512], msg[sizeof why + PATH_MAX + 32];
-        if (read_answer(&t, steps, a, &ans, why, sizeof why) != 0) {
-            snprintf(msg, sizeof msg, "%s: decide answered badly: %s", info.path, why);
+        char msg[PATH_MAX + 560];
+        if (checked_answer(&t, steps, a, &info, &ans, msg, sizeof msg) != 0) {
             record_policy_error(host, &t, facts, &info, info.path, msg);
         } else {
             rc = apply_answer(host, &t, facts, a, &ans, &info, err);
@@ -421,27 +435,35 @@ int ab_after_trial(skh_host *host, const char *test_id, skh_error *err)
 
 /* ---- starting a test ----------------------------------------------------------------- */
 
-/* Weights in (0, 100], strictly increasing, ending at 100. */
-static int check_steps(json_t *steps, const char *what, skh_error *err)
+/*
+ * Weights in (0, 100], strictly increasing, ending at 100.  Bad steps are
+ * the caller's (--steps: SKH_EINVAL) or the policy's (rollout.lua's steps():
+ * SKH_EPLUGIN, category policy, like any other bad policy answer).
+ */
+static int check_steps(json_t *steps, const char *what, int code, int category, skh_error *err)
 {
     size_t n = json_array_size(steps);
     if (!json_is_array(steps) || n == 0)
-        return error_set(err, SKH_EINVAL, what, "steps must be a non-empty list of weights");
+        return error_set_category(err, code, category, what,
+                                  "steps must be a non-empty list of weights");
     if (n > AB_MAX_STEPS)
-        return error_set(err, SKH_EINVAL, what, "%zu steps; at most %d", n, AB_MAX_STEPS);
+        return error_set_category(err, code, category, what, "%zu steps; at most %d", n,
+                                  AB_MAX_STEPS);
     double prev = 0.0;
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(steps, i);
         double w = json_number_value(s);
         if (!json_is_number(s) || !(w > 0.0 && w <= 100.0))
-            return error_set(err, SKH_EINVAL, what, "step %zu must be a weight in (0, 100]", i + 1);
+            return error_set_category(err, code, category, what,
+                                      "step %zu must be a weight in (0, 100]", i + 1);
         if (w <= prev)
-            return error_set(err, SKH_EINVAL, what, "steps must increase strictly: %g follows %g",
-                             w, prev);
+            return error_set_category(err, code, category, what,
+                                      "steps must increase strictly: %g follows %g", w, prev);
         prev = w;
     }
     if (prev != 100.0)
-        return error_set(err, SKH_EINVAL, what, "the last step must be 100, got %g", prev);
+        return error_set_category(err, code, category, what, "the last step must be 100, got %g",
+                                  prev);
     return SKH_OK;
 }
 
@@ -471,7 +493,7 @@ static int parse_steps(const char *text, json_t **out, skh_error *err)
             break;
         s = end + 1;
     }
-    int rc = check_steps(arr, "--steps", err);
+    int rc = check_steps(arr, "--steps", SKH_EINVAL, SKH_ERR_NONE, err);
     if (rc) {
         json_decref(arr);
         return rc;
@@ -492,7 +514,7 @@ static int policy_steps(skh_host *host, json_t **out, skh_error *err)
     json_t *steps = json_object_get(a, "steps");
     char what[PATH_MAX + 16];
     snprintf(what, sizeof what, "%s: steps()", info.path);
-    rc = check_steps(steps, what, err);
+    rc = check_steps(steps, what, SKH_EPLUGIN, SKH_ERR_POLICY, err);
     if (rc == SKH_OK)
         *out = json_incref(steps);
     json_decref(a);
@@ -633,13 +655,18 @@ static void add_policy_now(skh_host *host, json_t *j, const store_ab_test *t, in
     }
     skh_error perr;
     error_clear(&perr);
-    json_t *facts = build_facts(t, NULL, &perr), *a = NULL;
+    json_t *steps = NULL, *a = NULL;
+    json_t *facts = build_facts(t, &steps, &perr);
     policy_info info = {{0}, {0}};
     int rc = facts
                  ? policy_decide(host->policies, policy_name(t), "decide", facts, &a, &info, &perr)
                  : perr.code;
+    answer ans;
+    char msg[PATH_MAX + 560];
     if (rc)
         put(j, "policy_now", json_pack("{s:s}", "error", perr.message), ok);
+    else if (checked_answer(t, steps, a, &info, &ans, msg, sizeof msg) != 0)
+        put(j, "policy_now", json_pack("{s:s}", "error", msg), ok);
     else
         put(j, "policy_now", json_incref(a), ok);
     put(j, "policy",

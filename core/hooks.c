@@ -243,8 +243,18 @@ static void changelog_entry(const json_t *ev, int markdown, char *out, size_t ca
         add_flat(out, cap, " -> ");
         add_flat(out, cap, to ? to : "?");
     }
+    /*
+     * A rollback by hand names "manual" as both actor and metric (the
+     * trigger_metric column's word): in prose that is "by hand", once.
+     */
+    int by_hand = actor && strcmp(actor, "manual") == 0;
+    if (metric && strcmp(metric, "manual") == 0)
+        metric = NULL;
     int parts = 0;
-    const char *why[3] = {reason, actor && !(reason && strstr(reason, actor)) ? actor : NULL,
+    const char *why[3] = {reason,
+                          by_hand                                       ? "hand"
+                          : actor && !(reason && strstr(reason, actor)) ? actor
+                                                                        : NULL,
                           metric && !(reason && strstr(reason, metric)) ? metric : NULL};
     for (int i = 0; i < 3; i++) {
         if (!why[i])
@@ -446,7 +456,11 @@ static void run_commands(hook_ctx *c, const hook_plan *plan)
     size_t n = json_array_size(plan->commands);
     if (n == 0)
         return;
-    char *input = json_dumps(c->event, SKH_JSON_FLAGS);
+    /* One line per event: a command appending its stdin to a log keeps events apart. */
+    char *event = json_dumps(c->event, SKH_JSON_FLAGS), *input = NULL;
+    if (event && asprintf(&input, "%s\n", event) < 0)
+        input = NULL;
+    free(event);
     if (!input) {
         c->oom = 1;
         hook_failed(c, "commands", plan->commands, "out of memory");

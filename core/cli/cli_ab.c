@@ -195,8 +195,9 @@ static void print_policy_now(const json_t *s)
         return;
     const char *error = str_of(now, "error", NULL);
     const char *reason = str_of(now, "reason", "");
+    /* A failed policy or an answer the decision path would refuse (ab.c says which file). */
     if (error) {
-        printf("  policy now             ERROR: %s\n", error);
+        printf("  policy now             policy error: %s\n", error);
         return;
     }
     const char *winner = str_of(now, "winner", NULL), *action = str_of(now, "action", NULL);
@@ -205,7 +206,7 @@ static void print_policy_now(const json_t *s)
     if (winner && strcmp(winner, "treatment") == 0)
         snprintf(what, sizeof what, "treatment wins (%s)", on_win);
     else if (winner)
-        snprintf(what, sizeof what, "%s wins (archive the treatment)", winner);
+        snprintf(what, sizeof what, "control wins (archive the treatment)");
     else if (action)
         snprintf(what, sizeof what, "%s", action);
     else

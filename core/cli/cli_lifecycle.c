@@ -113,7 +113,16 @@ int cmd_approve(cli *c, int argc, char **argv)
 
 /* ---- promote ------------------------------------------------------------------- */
 
-/* Every check that did not pass, one per line: "  FAIL name: detail". */
+static int is_inconclusive(const json_t *check)
+{
+    return strcmp(str_of(check, "status", ""), "inconclusive") == 0;
+}
+
+/*
+ * Every check that did not pass, one per line: "  FAIL name: detail", or
+ * "  WAIT name: detail" when the sample is too small to judge yet (as the
+ * demo prints them).
+ */
 static void print_failed(FILE *f, const json_t *answer)
 {
     size_t i;
@@ -122,17 +131,26 @@ static void print_failed(FILE *f, const json_t *answer)
     {
         if (json_is_true(json_object_get(ch, "passed")))
             continue;
-        fprintf(f, "  FAIL %s: %s\n", str_of(ch, "name", "?"), str_of(ch, "detail", "failed"));
+        fprintf(f, "  %s %s: %s\n", is_inconclusive(ch) ? "WAIT" : "FAIL", str_of(ch, "name", "?"),
+                str_of(ch, "detail", "failed"));
     }
 }
 
-static size_t count_failed(const json_t *answer)
+/* The checks not passed: *failed outright, *waiting inconclusive. */
+static void count_not_passed(const json_t *answer, size_t *failed, size_t *waiting)
 {
-    size_t i, n = 0;
+    size_t i;
     json_t *ch;
-    json_array_foreach(json_object_get(answer, "checks"), i, ch) n +=
-        !json_is_true(json_object_get(ch, "passed"));
-    return n;
+    *failed = *waiting = 0;
+    json_array_foreach(json_object_get(answer, "checks"), i, ch)
+    {
+        if (json_is_true(json_object_get(ch, "passed")))
+            continue;
+        if (is_inconclusive(ch))
+            (*waiting)++;
+        else
+            (*failed)++;
+    }
 }
 
 int cmd_promote(cli *c, int argc, char **argv)
@@ -184,7 +202,8 @@ int cmd_promote(cli *c, int argc, char **argv)
 
     if (rc) {
         /* Not ready: the answer (with every check) on stdout, the refusal on stderr. */
-        size_t n = count_failed(j);
+        size_t n, waiting;
+        count_not_passed(j, &n, &waiting);
         if (c->json) {
             cli_print_json(j);
         } else {
@@ -192,8 +211,13 @@ int cmd_promote(cli *c, int argc, char **argv)
             print_failed(stdout, j);
             json_decref(j);
         }
-        fprintf(stderr, "skillhost: %s: not ready for %s: %zu check%s failed\n", variant, to, n,
-                n == 1 ? "" : "s");
+        if (waiting)
+            fprintf(stderr,
+                    "skillhost: %s: not ready for %s: %zu check%s failed, %zu inconclusive\n",
+                    variant, to, n, n == 1 ? "" : "s", waiting);
+        else
+            fprintf(stderr, "skillhost: %s: not ready for %s: %zu check%s failed\n", variant, to, n,
+                    n == 1 ? "" : "s");
         return skh_exit_status(rc);
     }
     if (c->json) {
@@ -270,7 +294,9 @@ static void print_ab(const json_t *ab)
            int_of(ct, "successes"), int_of(ct, "trials"), str_of(tr, "variant", "?"),
            int_of(tr, "successes"), int_of(tr, "trials"));
     const json_t *now = json_object_get(ab, "policy_now");
-    if (json_is_object(now) && str_of(now, "reason", NULL))
+    if (json_is_object(now) && str_of(now, "error", NULL))
+        printf("  policy now: policy error: %s\n", str_of(now, "error", ""));
+    else if (json_is_object(now) && str_of(now, "reason", NULL))
         printf("  policy now: %s\n", str_of(now, "reason", ""));
     else if (str_of(ab, "reason", NULL))
         printf("  %s\n", str_of(ab, "reason", ""));

@@ -6,6 +6,43 @@
 
 #include "cli.h"
 
+/*
+ * Whether err->what names the file the user gave as arg: the same text, or
+ * the resolved path the loader was handed (a bare name found on the plugin
+ * path, ./x.so made absolute).
+ */
+static int is_the_file(const cli *c, const char *arg, const char *what)
+{
+    if (strcmp(arg, what) == 0)
+        return 1;
+    char *resolved = NULL;
+    skh_error ignored;
+    int same = skh_plugin_resolve(c->host, arg, &resolved, &ignored) == SKH_OK &&
+               strcmp(resolved, what) == 0;
+    skh_free(resolved);
+    return same;
+}
+
+/*
+ * "ARG: reason" with the file named once: loaders set err->what to the
+ * resolved path and some also start the message with it ("/abs/x.lua:2:
+ * ..."); that prefix becomes ARG, so the line number stays.
+ */
+static void print_failure(const cli *c, const char *arg, const skh_error *err)
+{
+    const char *what = err->what, *msg = err->message;
+    size_t n = strlen(what);
+    int prefixed = n > 0 && strncmp(msg, what, n) == 0 && msg[n] == ':';
+    if (!what[0])
+        printf("%s: %s\n", arg, msg);
+    else if (is_the_file(c, arg, what))
+        printf("%s%s%s\n", arg, prefixed ? "" : ": ", prefixed ? msg + n : msg);
+    else if (prefixed)
+        printf("%s: %s\n", arg, msg);
+    else
+        printf("%s: %s: %s\n", arg, what, msg);
+}
+
 int cmd_plugin(cli *c, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv))
@@ -37,11 +74,8 @@ int cmd_plugin(cli *c, int argc, char **argv)
             json_array_append_new(results, d);
         } else {
             failed++;
-            /* err.what usually repeats the file; print the reason once. */
             if (!c->json)
-                printf("%s: %s%s%s\n", argv[i],
-                       strcmp(err.what, argv[i]) && err.what[0] ? err.what : "",
-                       strcmp(err.what, argv[i]) && err.what[0] ? ": " : "", err.message);
+                print_failure(c, argv[i], &err);
             json_array_append_new(results, json_pack("{s:s, s:b, s:s}", "file", argv[i], "ok", 0,
                                                      "error", err.message));
         }

@@ -10,15 +10,27 @@
 
 #include "cli.h"
 
+/* message starts with what, then ":" or nothing. */
+static int message_names(const char *message, const char *what)
+{
+    size_t n = strlen(what);
+    return n > 0 && strncmp(message, what, n) == 0 && (message[n] == ':' || message[n] == '\0');
+}
+
 int cli_error(const cli *c, const skh_error *err)
 {
-    if (err->what[0])
-        fprintf(stderr, "skillhost: %s: %s\n", err->what, err->message);
+    /*
+     * Policy and Lua loader messages start with the file already
+     * ("F:239: ..."), and err->what is that file: name it once.
+     */
+    const char *what = message_names(err->message, err->what) ? "" : err->what;
+    if (what[0])
+        fprintf(stderr, "skillhost: %s: %s\n", what, err->message);
     else
         fprintf(stderr, "skillhost: %s\n", err->message);
     if (c->json) {
         char msg[sizeof err->what + sizeof err->message + 4];
-        snprintf(msg, sizeof msg, "%s%s%s", err->what, err->what[0] ? ": " : "", err->message);
+        snprintf(msg, sizeof msg, "%s%s%s", what, what[0] ? ": " : "", err->message);
         json_t *e =
             json_pack("{s:{s:i, s:s, s:s}}", "error", "code", err->code, "message", msg, "category",
                       err->category ? skh_category_name(err->category) : "none");

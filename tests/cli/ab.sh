@@ -162,6 +162,31 @@ same "$arm2" "$arm1" "the same key gets the same arm"
 expect 0 "a forced variant" run st --variant st@v4 --input '{}'
 same "$(sql "SELECT control_trials + treatment_trials FROM ab_test_assignments WHERE test_id = '$id4'")" 32 \
     "is not a trial"
+# Status checks the policy's answer as the decision path does: nonsense is a policy error.
+P="$WORK/policies"
+mkdir -p "$P" && chmod 755 "$P" && cp "$top_srcdir"/policies/*.lua "$P/" && chmod 644 "$P"/*.lua
+cat >"$P/ab.lua" <<'EOF'
+return {
+  kind = "policy", name = "ab", version = "1",
+  decide = function(f) return { winner = "both", reason = "a tie" } end,
+}
+EOF
+chmod 644 "$P/ab.lua"
+BAD="$P/ab.lua: decide answered badly: winner must be \"treatment\", \"control\" or nil, got both"
+expect 0 "status with an ab.lua answering winner = both" --policies "$P" ab status st
+out_has "policy now             policy error: $BAD" "a policy error naming the file"
+grep -q "wins" "$WORK/out" && not_ok "never shown as a verdict" "$(grep wins "$WORK/out")" ||
+    ok "never shown as a verdict"
+expect 0 "the same with --json" --policies "$P" ab status st --json
+same "$(json_at '$.policy_now.error')" "$BAD" "json: policy_now.error"
+same "$(json_at '$.policy_now.winner')" "" "json: no winner"
+expect 0 "skillhost status shows it too" --policies "$P" status st
+out_has "  policy now: policy error: $BAD" "in the A/B section"
+skh --policies "$P" run st --key user1 --input '{}'
+same "$(sql "SELECT json_extract(observed, '\$.error') FROM decisions WHERE verdict = 'error'")" "$BAD" \
+    "the decision path refuses it in the same words"
+same "$(test_of "$id4")" running "and applies nothing"
+
 expect 0 "stop it" ab stop st --reason "wrong candidate"
 out_has "stopped the A/B test of st" "says so"
 same "$(sql "SELECT status || ' ' || reason FROM ab_test_assignments WHERE test_id = '$id4'")" \

@@ -79,7 +79,7 @@ same "$(valid "$WS/audit.jsonl")" 1 "the audit line is JSON"
 same "$(jx "$WS/audit.jsonl" '$.kind')" rollback "audit: the kind"
 same "$(jx "$WS/audit.jsonl" '$.variant')" "st@v2" "audit: the variant"
 same "$(jx "$WS/audit.jsonl" '$.reason')" "fidelity dropped" "audit: the reason"
-if grep -q "^- [0-9T:-]*Z  st  rollback  st@v2 production -> staged  (fidelity dropped" \
+if grep -q "^- [0-9T:-]*Z  st  rollback  st@v2 production -> staged  (fidelity dropped, by hand)$" \
     "$WS/CHANGELOG.md"; then
     ok "CHANGELOG.md: a readable line"
 else

@@ -57,7 +57,7 @@ err_has "skillhost: spam@v1: is production already" "says so"
 # ---- prototype -> staged -------------------------------------------------------------------
 expect 1 "promote before any evaluation or sign-off" promote spam@v2 --to staged
 out_has "spam@v2: not ready for staged (not_ready)" "not ready"
-out_has "  FAIL evaluation_cases: 0 benchmark cases recorded (needs >= 10" "no benchmark yet: inconclusive"
+out_has "  WAIT evaluation_cases: 0 benchmark cases recorded (needs >= 10" "no benchmark yet: inconclusive, WAIT"
 out_has "  FAIL approval: no prototype->staged sign-off recorded" "no sign-off"
 err_has "skillhost: spam@v2: not ready for staged:" "the refusal on stderr"
 
@@ -74,7 +74,7 @@ same "$(sql "SELECT wsp_50_no_duplication || ' ' || wsp_50_evidence || ' ' || se
 expect 1 "promote with the item answered no" promote spam@v2 --to staged
 out_has "  FAIL checklist.security_reviewed: answered no (token in content) (needs yes)" "names the item answered no"
 out_has "  FAIL checklist.test_coverage_complete: not answered in the sign-off (counts as no)" "and the items left out"
-if grep -q "FAIL fidelity\|FAIL outcome\|FAIL false_positive_rate\|FAIL evaluation_cases" "$WORK/out"; then
+if grep -q "\(FAIL\|WAIT\) \(fidelity\|outcome\|false_positive_rate\|evaluation_cases\)" "$WORK/out"; then
     not_ok "the benchmark checks pass" "a benchmark check failed"
 else
     ok "the benchmark checks pass"
@@ -98,7 +98,15 @@ expect 1 "promote with 37 executions" promote spam@v2 --to production
 out_has "  FAIL fidelity_metrics: 37/100 executions (needs >= 100)" "fidelity_metrics short"
 out_has "  FAIL outcome_metrics: 37/100 executions (needs >= 100)" "outcome_metrics short"
 out_has "  FAIL performance_metrics: 37/100 executions (needs >= 100)" "performance_metrics short"
-out_has "  FAIL fidelity: 1.000 over 37 (needs >= 0.900 over at least 100; inconclusive)" "a small sample is inconclusive, not a pass"
+out_has "  WAIT fidelity: 1.000 over 37 (needs >= 0.900 over at least 100; inconclusive)" "a small sample is inconclusive (WAIT), not a pass"
+grep -q "FAIL [a-z_]*: .*inconclusive" "$WORK/out" && not_ok "no inconclusive check printed as FAIL" ||
+    ok "no inconclusive check printed as FAIL"
+err_has "skillhost: spam@v2: not ready for production: 3 checks failed, " "the refusal counts the inconclusive apart"
+expect 0 "status while the production gate waits" status spam
+out_has "next promotion: spam@v2 staged -> production: not_ready" "names the next promotion"
+out_has "  FAIL fidelity_metrics: 37/100 executions (needs >= 100)" "status: a failed check is FAIL"
+out_has "  WAIT fidelity: 1.000 over 37 (needs >= 0.900 over at least 100; inconclusive)" \
+    "status: an inconclusive check is WAIT"
 expect 1 "--json: the answer with every check" promote spam@v2 --to production --json
 out_has '"ready": false' "ready false"
 out_has '"verdict": "not_ready"' "verdict"

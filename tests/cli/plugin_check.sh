@@ -30,7 +30,12 @@ mkdir -p "$WORK/p" && chmod 755 "$WORK/p"
 cp "$PLUGINS/keyword_classifier.so" "$WORK/p/ww.so"
 chmod 666 "$WORK/p/ww.so"
 expect 3 "a world-writable plugin is refused" plugin check "$WORK/p/ww.so"
-out_has "writable" "the reason says writable"
+same "$(cat "$WORK/out")" "$WORK/p/ww.so: refused: writable by others (mode 0666)" \
+    "the reason says writable, the file named once"
+# A relative name resolves to an absolute path inside; the line names the file as given, once.
+(cd "$WORK/p" && skh plugin check ./ww.so && echo "$status" >"$WORK/status")
+same "$(cat "$WORK/status"):$(cat "$WORK/out")" "3:./ww.so: refused: writable by others (mode 0666)" \
+    "./FILE: the reason, without the resolved path"
 chmod 644 "$WORK/p/ww.so"
 chmod 777 "$WORK/p"
 expect 3 "a plugin in a world-writable folder is refused" plugin check "$WORK/p/ww.so"
@@ -39,7 +44,15 @@ expect 0 "the same file in a safe folder passes" plugin check "$WORK/p/ww.so"
 
 printf 'return {kind = "skill", name = "x", version = "1",\n  execute = function( end }\n' >"$WORK/syntax.lua"
 expect 3 "a Lua syntax error is refused" plugin check "$WORK/syntax.lua"
-out_has "syntax.lua:2:" "with file:line"
+case $(cat "$WORK/out") in
+"$WORK/syntax.lua:2: "*) ok "with file:line, the file named once" ;;
+*) not_ok "with file:line, the file named once" "$(cat "$WORK/out")" ;;
+esac
+(cd "$WORK" && skh plugin check ./syntax.lua)
+case $(cat "$WORK/out") in
+"./syntax.lua:2: "*) ok "./FILE:LINE as given" ;;
+*) not_ok "./FILE:LINE as given" "$(cat "$WORK/out")" ;;
+esac
 
 printf 'not an elf' >"$WORK/junk.so"
 expect 3 "a file that is not a shared object" plugin check "$WORK/junk.so"

@@ -105,6 +105,21 @@ expect 0 "init a workspace" init
 expect 0 "the check works inside a workspace" --policies "$P" policy check
 out_has "$P/examples/strict.lua: ok" "same report"
 
+# A policy failing at run time: stderr names the file once, as FILE:LINE (--json too).
+B="$WORK/boom"
+mkdir "$B" && chmod 755 "$B" && cp "$top_srcdir"/policies/*.lua "$B/" && chmod 644 "$B"/*.lua
+sed 's/^local function ready(facts)$/&\n  error("no verdict today")/' "$top_srcdir/policies/promotion.lua" \
+    >"$B/promotion.lua"
+line=$(grep -n 'error("no verdict today")' "$B/promotion.lua" | cut -d: -f1)
+[ -n "$line" ] && ok "promotion.lua raising in ready()" || not_ok "promotion.lua raising in ready()" "no line"
+expect 0 "a variant to promote" skill add pc --impl keyword_classifier.lua
+expect 3 "a policy raising is a policy error" --policies "$B" promote pc@v1 --to staged
+same "$(grep -v 'decided nothing' "$WORK/err")" "skillhost: $B/promotion.lua:$line: no verdict today" \
+    "stderr: FILE:LINE: message, the file named once"
+expect 3 "the same with --json" --json --policies "$B" promote pc@v1 --to staged
+same "$(json_at '$.error.message')" "$B/promotion.lua:$line: no verdict today" \
+    "json: the file named once"
+
 # The shipped policies all load.
 expect 0 "the shipped policies pass" policy check "$top_srcdir/policies"
 

@@ -42,6 +42,25 @@ err_has "the last step must be 100, got 50" "names the value"
 expect 2 "steps must be numbers" ab start st --treatment st@v2 --rollout --steps 10,half,100
 err_has "is not a list of weights like 10,50,100" "says what is expected"
 
+# Bad steps from rollout.lua are the policy's fault: exit 3 like a broken file, not 2.
+P="$WORK/policies"
+mkdir -p "$P" && chmod 755 "$P" && cp "$top_srcdir"/policies/*.lua "$P/" && chmod 644 "$P"/*.lua
+cat >"$P/rollout.lua" <<'EOF'
+return {
+  kind = "policy", name = "rollout", version = "1",
+  steps = function() return { steps = { 10, 5, 100 } } end,
+  decide = function(f) return { action = "hold" } end,
+}
+EOF
+chmod 644 "$P/rollout.lua"
+expect 3 "bad steps from rollout.lua: a policy error" --policies "$P" ab start st --treatment st@v2 --rollout
+err_has "skillhost: $P/rollout.lua: steps(): steps must increase strictly: 5 follows 10" "names the file and why"
+expect 3 "--json: the same" --json --policies "$P" ab start st --treatment st@v2 --rollout
+same "$(json_at '$.error.category')" policy "json category policy"
+echo 'return {' >"$P/rollout.lua"
+expect 3 "a broken rollout.lua: exit 3 too" --policies "$P" ab start st --treatment st@v2 --rollout
+same "$(sql 'SELECT COUNT(*) FROM ab_test_assignments')" 0 "no refused start left a row"
+
 expect 0 "a rollout with rollout.lua's steps" ab start st --treatment st@v2 --rollout
 id=$(cat "$WORK/out")
 same "$(sql "SELECT mode || ' ' || steps || ' ' || weight || ' ' || step FROM ab_test_assignments WHERE test_id = '$id'")" \

@@ -967,6 +967,80 @@ static void test_status_json(void **state)
     skh_free(id);
 }
 
+/*
+ * Answers the decision path refuses are policy errors everywhere: ab status
+ * shows them as such (naming the file), never as a verdict, and bad steps
+ * from rollout.lua's steps() refuse the start as a policy failure (exit 3),
+ * not as the caller's mistake.
+ */
+static void test_bad_policy_answers(void **state)
+{
+    fixture *f = *state;
+    char pol[PATH_MAX + 16], ab[PATH_MAX + 32], rollout[PATH_MAX + 32];
+    snprintf(pol, sizeof pol, "%s/pol", f->dir);
+    assert_int_equal(mkdir(pol, 0755), 0);
+    snprintf(ab, sizeof ab, "%s/ab.lua", pol);
+    snprintf(rollout, sizeof rollout, "%s/rollout.lua", pol);
+    write_file(ab,
+               "return { kind = 'policy', name = 'ab', version = '1',\n"
+               "  decide = function(f) return { winner = 'both', reason = 'a tie' } end }\n",
+               0644);
+    write_file(rollout,
+               "return { kind = 'policy', name = 'rollout', version = '1',\n"
+               "  steps = function() return { steps = { 10, 5, 100 } } end,\n"
+               "  decide = function(f) return { action = 'hold' } end }\n",
+               0644);
+    skh_host_close(f->host);
+    f->host = NULL;
+    assert_int_equal(open_host(f, pol), SKH_OK);
+    two_variants(f);
+
+    skh_ab_spec s = {.struct_size = sizeof s, .skill = "st", .treatment = "st@v2", .rollout = 1};
+    skh_error err;
+    assert_int_equal(start_fails(f, &s, &err), SKH_EPLUGIN);
+    assert_int_equal(err.category, SKH_ERR_POLICY);
+    assert_int_equal(skh_exit_status(err.code), 3);
+    assert_non_null(strstr(err.what, rollout));
+    assert_non_null(strstr(err.message, "steps must increase strictly: 5 follows 10"));
+    write_file(rollout,
+               "return { kind = 'policy', name = 'rollout', version = '2',\n"
+               "  steps = function() return { weights = { 10, 100 } } end,\n"
+               "  decide = function(f) return { action = 'hold' } end }\n",
+               0644);
+    assert_int_equal(start_fails(f, &s, &err), SKH_EPLUGIN);
+    assert_int_equal(err.category, SKH_ERR_POLICY);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM ab_test_assignments", NULL), 0);
+    /* The caller's own --steps stay the caller's mistake. */
+    s.steps = "10,5,100";
+    assert_int_equal(start_fails(f, &s, &err), SKH_EINVAL);
+    assert_int_equal(err.category, SKH_ERR_NONE);
+
+    char *id = start(f, "st", "st@v2", 50, 0);
+    char *json = NULL;
+    assert_int_equal(skh_ab_status(f->host, "st", &json, &err), SKH_OK);
+    json_t *j = json_loads(json, 0, NULL);
+    skh_free(json);
+    json_t *now = json_object_get(j, "policy_now");
+    const char *msg = json_string_value(json_object_get(now, "error"));
+    assert_non_null(msg);
+    char want[PATH_MAX + 128];
+    snprintf(
+        want, sizeof want,
+        "%s: decide answered badly: winner must be \"treatment\", \"control\" or nil, got both",
+        ab);
+    assert_string_equal(msg, want);
+    assert_null(json_object_get(now, "winner"));
+    json_decref(j);
+
+    /* The decision path refuses the same answer with the same words. */
+    assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
+    assert_text(f, "SELECT status FROM ab_test_assignments WHERE test_id = ?1", id, "running");
+    char *obs = q_text(f, "SELECT json_extract(observed, '$.error') FROM decisions", NULL);
+    assert_string_equal(obs, want);
+    free(obs);
+    skh_free(id);
+}
+
 /* ---- whole requests through skh_execute (routing in execute.c) ------------------------ */
 
 /* How many of keys prefix0..prefix(n-1) the router sends to treatment. */
@@ -1120,6 +1194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_after_trial_rollout_steps, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_after_trial_policy_errors, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_status_json, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_policy_answers, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_execute_counts_trials, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_execute_two_processes, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_execute_better_variant_wins, setup, fixture_teardown),
