@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "error.h"
 #include "evolve.h"
 #include "host_internal.h"
+#include "store_evaluate.h"
 
 #define DEFAULT_DB_PATH ".skillhost/skillhost.db"
 
@@ -108,7 +110,7 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
         goto fail;
     }
 
-    /* Environment first: it decides how the store is opened. */
+    /* Environment first: it decides how the store is opened (and migrated). */
     rc = config_resolve(&host->cfg, NULL, err);
     if (rc)
         goto fail;
@@ -135,6 +137,14 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
         rc = config_resolve(&host->cfg, ws, err);
     json_decref(ws);
     if (rc)
+        goto fail;
+    /* Workspace store.* values are known only now; the environment still wins over them. */
+    store_options now = {
+        .durability_full = config_num(&host->cfg, CFG_STORE_DURABILITY) == 1,
+        .busy_timeout_ms = (int)config_num(&host->cfg, CFG_STORE_BUSY_TIMEOUT_MS),
+    };
+    if ((now.durability_full != so.durability_full || now.busy_timeout_ms != so.busy_timeout_ms) &&
+        (rc = store_apply_settings(host->st, &now, err)) != SKH_OK)
         goto fail;
     apply_limits(host);
     rc = policy_set_open(host->policies_dir, &host->limits, &host->policies, err);
@@ -418,6 +428,9 @@ static int patterns_to_json(const char *list, char **out, skh_error *err)
     return *out ? SKH_OK : error_set(err, SKH_ENOMEM, "--patterns", "out of memory");
 }
 
+/* Does the caller's struct (its struct_size) reach member m?  Older callers' do not. */
+#define spec_has(s, m) ((s)->struct_size >= offsetof(__typeof__(*(s)), m) + sizeof((s)->m))
+
 SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, char **variant_id,
                                skh_error *err)
 {
@@ -442,8 +455,11 @@ SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, cha
         rc = store_variant_add(
             host->st, spec->skill, impl, p->sha256, spec->content ? spec->content : "", patterns,
             spec->state, spec->description ? spec->description : p->description, variant_id, err);
-    if (rc == SKH_OK && evolver &&
-        (rc = store_skill_evolver_set(host->st, spec->skill, evolver, err)) != SKH_OK) {
+    if (rc == SKH_OK && evolver)
+        rc = store_skill_evolver_set(host->st, spec->skill, evolver, err);
+    if (rc == SKH_OK && spec_has(spec, positive_class) && spec->positive_class)
+        rc = store_skill_positive_class_set(host->st, spec->skill, spec->positive_class, err);
+    if (rc != SKH_OK) {
         free(*variant_id);
         *variant_id = NULL;
     }
@@ -452,6 +468,16 @@ SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, cha
     free(patterns);
     free(evolver);
     return rc;
+}
+
+SKH_EXPORT int skh_skill_set_positive_class(skh_host *host, const char *skill,
+                                            const char *positive_class, skh_error *err)
+{
+    error_clear(err);
+    if (!name_is_valid(skill))
+        return error_set(err, SKH_EINVAL, "skill name", "'%s' must match [a-z0-9_]{1,64}",
+                         skill ? skill : "");
+    return store_skill_positive_class_set(host->st, skill, positive_class, err);
 }
 
 static int dump_json(json_t *j, char **out, skh_error *err)

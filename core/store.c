@@ -81,7 +81,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_VARIANT_GET] = "SELECT " VARIANT_COLUMNS " FROM skill_variations WHERE variation_id = ?1",
     [S_VARIANT_SERVING] = "SELECT " VARIANT_COLUMNS " FROM skill_variations"
                           " WHERE skill_name = ?1 AND state <> 'archived'" SERVING_ORDER " LIMIT 1",
-    [S_SKILL_GET] = "SELECT skill_id, description FROM skills WHERE skill_id = ?1",
+    [S_SKILL_GET] = "SELECT skill_id, description, positive_class, evolver FROM skills"
+                    " WHERE skill_id = ?1",
     [S_SKILL_ALL] = "SELECT skill_id, description FROM skills ORDER BY skill_id",
     [S_SKILL_VARIANTS] =
         "SELECT " VARIANT_COLUMNS " FROM skill_variations WHERE skill_name = ?1 ORDER BY version",
@@ -866,9 +867,18 @@ int store_skill_show(store *st, const char *skill, json_t **out, skh_error *err)
     if (store_bind_text(s, 1, skill))
         return store_tx_fail(st, bind_failed(st, s, err, skill));
     rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         rc = skill_json(st, skill, (const char *)sqlite3_column_text(s, 1), 1, out, err);
-    else if (rc == SQLITE_DONE)
+        /* NULL or "": none set (the default rules apply). */
+        const char *pos = (const char *)sqlite3_column_text(s, 2);
+        const char *evolver = (const char *)sqlite3_column_text(s, 3);
+        if (rc == SKH_OK &&
+            (json_object_set_new(*out, "positive_class",
+                                 pos && *pos ? json_string(pos) : json_null()) ||
+             json_object_set_new(*out, "evolver",
+                                 evolver && *evolver ? json_string(evolver) : json_null())))
+            rc = store_no_memory(err, skill);
+    } else if (rc == SQLITE_DONE)
         rc = error_set(err, SKH_ENOTFOUND, skill, "no such skill");
     else
         rc = store_db_error(st, rc, err, "reading skill %s", skill);

@@ -1,4 +1,4 @@
-/* The store reads of benchmark evaluation (evaluate.c). */
+/* The store side of benchmark evaluation (evaluate.c) and the skill's positive class. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -34,4 +34,27 @@ int store_skill_positive_class(store *st, const char *skill, char **value, skh_e
     }
     store_stmt_done(s);
     return rc;
+}
+
+static const char sql_positive_class_set[] =
+    "UPDATE skills SET positive_class = ?2 WHERE skill_id = ?1";
+
+int store_skill_positive_class_set(store *st, const char *skill, const char *value, skh_error *err)
+{
+    sqlite3_stmt *s = store_stmt(st, sql_positive_class_set, err);
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    int rc = store_tx_begin(st, 1, err);
+    if (rc)
+        return rc;
+    if (store_bind_text(s, 1, skill) | store_bind_text(s, 2, value && *value ? value : NULL)) {
+        store_stmt_done(s);
+        return store_tx_fail(
+            st, error_set(err, SKH_ESTORE, store_path(st), "%s: binding parameters failed", skill));
+    }
+    if ((rc = store_stmt_run(st, s, err, "recording the positive class of", skill)) != SKH_OK)
+        return store_tx_fail(st, rc);
+    if (sqlite3_changes(st->db) != 1)
+        return store_tx_fail(st, error_set(err, SKH_ENOTFOUND, skill, "no such skill"));
+    return store_tx_commit(st, err);
 }

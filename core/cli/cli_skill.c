@@ -1,4 +1,4 @@
-/* skillhost skill add | list | show */
+/* skillhost skill add | set | list | show */
 #include "config.h"
 
 #include <getopt.h>
@@ -11,13 +11,10 @@
 static int skill_add(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"impl", required_argument, NULL, 'i'},
-        {"content", required_argument, NULL, 'c'},
-        {"patterns", required_argument, NULL, 'p'},
-        {"state", required_argument, NULL, 's'},
-        {"description", required_argument, NULL, 'd'},
-        {"evolver", required_argument, NULL, 'e'},
-        {NULL, 0, NULL, 0},
+        {"impl", required_argument, NULL, 'i'},           {"content", required_argument, NULL, 'c'},
+        {"patterns", required_argument, NULL, 'p'},       {"state", required_argument, NULL, 's'},
+        {"description", required_argument, NULL, 'd'},    {"evolver", required_argument, NULL, 'e'},
+        {"positive-class", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
     };
     skh_variant_spec spec = {.struct_size = sizeof spec};
     const char *content_arg = NULL;
@@ -43,6 +40,9 @@ static int skill_add(cli *c, int argc, char **argv)
             break;
         case 'e':
             spec.evolver = optarg;
+            break;
+        case 'P':
+            spec.positive_class = optarg;
             break;
         case ':':
             return cli_usage(c, "skill add", "%s needs a value", argv[optind - 1]);
@@ -75,6 +75,47 @@ static int skill_add(cli *c, int argc, char **argv)
     return rc;
 }
 
+/* skill set NAME --positive-class CLASS: a setting of the skill, not of a variant. */
+static int skill_set(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"positive-class", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *positive = NULL;
+    int ch;
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (ch == 'P')
+            positive = optarg;
+        else if (ch == ':')
+            return cli_usage(c, "skill set", "%s needs a value", argv[optind - 1]);
+        else
+            return cli_usage(c, "skill set", "unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind != argc - 1)
+        return cli_usage(c, "skill set", "expected exactly one skill NAME");
+    if (!positive)
+        return cli_usage(c, "skill set", "nothing to set (--positive-class CLASS)");
+    int rc = cli_open(c, 1);
+    if (rc)
+        return rc;
+    skh_error err;
+    if (skh_skill_set_positive_class(c->host, argv[optind], positive, &err))
+        return cli_error(c, &err);
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:s?}", "skill", argv[optind], "positive_class",
+                                 *positive ? positive : NULL));
+    else if (*positive)
+        printf("%s: positive class %s\n", argv[optind], positive);
+    else
+        printf("%s: positive class cleared (the first expected label that is not ham, negative "
+               "or no)\n",
+               argv[optind]);
+    return 0;
+}
+
 static void print_list_text(json_t *skills)
 {
     size_t i;
@@ -102,7 +143,13 @@ static void print_show_text(json_t *sk)
            json_string_value(json_object_get(sk, "description"))
                ? json_string_value(json_object_get(sk, "description"))
                : "");
-    printf("serving: %s\n\n", json_is_string(serving) ? json_string_value(serving) : "-");
+    printf("serving: %s\n", json_is_string(serving) ? json_string_value(serving) : "-");
+    json_t *pos = json_object_get(sk, "positive_class");
+    json_t *evolver = json_object_get(sk, "evolver");
+    printf("positive class: %s\n", json_is_string(pos) ? json_string_value(pos)
+                                                       : "(default: first expected label "
+                                                         "not ham/negative/no)");
+    printf("evolver: %s\n\n", json_is_string(evolver) ? json_string_value(evolver) : "-");
     printf("%-20s %-11s %8s %8s %8s %9s  %s\n", "VARIANT", "STATE", "FIDELITY", "OUTCOME", "PERF",
            "MEAN FID", "IMPL");
     json_array_foreach(json_object_get(sk, "variants"), i, v)
@@ -150,14 +197,17 @@ int cmd_skill(cli *c, int argc, char **argv)
 {
     const cli_verb *verb = cli_verb_find("skill");
     if (argc < 2)
-        return cli_usage(c, "skill", "expected add, list or show");
+        return cli_usage(c, "skill", "expected add, set, list or show");
     if (cli_wants_help(argc, argv))
         return cli_help(verb);
     if (strcmp(argv[1], "add") == 0)
         return skill_add(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "set") == 0)
+        return skill_set(c, argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0)
         return skill_query(c, argc - 1, argv + 1, 0);
     if (strcmp(argv[1], "show") == 0)
         return skill_query(c, argc - 1, argv + 1, 1);
-    return cli_usage(c, "skill", "unknown subcommand '%s' (expected add, list or show)", argv[1]);
+    return cli_usage(c, "skill", "unknown subcommand '%s' (expected add, set, list or show)",
+                     argv[1]);
 }

@@ -17,14 +17,18 @@ const cli_verb cli_verbs[] = {
     {"init", cmd_init, "init",
      "Create the workspace database (idempotent): --db, else $SKILLHOST_DB, else\n"
      "./.skillhost/skillhost.db.\n"},
-    {"skill", cmd_skill, "skill add|list|show ...",
+    {"skill", cmd_skill, "skill add|set|list|show ...",
      "  skill add NAME --impl FILE|exec:CMD [--content TEXT|@FILE] [--patterns a,b,c]\n"
      "            [--state prototype|staged|production] [--description TEXT]\n"
-     "            [--evolver FILE]\n"
+     "            [--evolver FILE] [--positive-class CLASS]\n"
      "      Register a new variant of skill NAME; prints NAME@vN.  --impl takes a path,\n"
      "      or a file name looked up in $SKILLHOST_PLUGIN_PATH and then the installed\n"
      "      plugin folder.  --patterns overrides the plugin's default expected patterns.\n"
      "      --evolver sets the skill's evolver plugin (kind evolver), used by 'evolve'.\n"
+     "  skill set NAME --positive-class CLASS\n"
+     "      The decision that counts as positive for false-positive rates and critical\n"
+     "      false negatives (evaluate, rollback.lua, promotion.lua); \"\" clears it: then\n"
+     "      the first expected label that is not ham, negative or no.  Also on skill add.\n"
      "  skill list\n"
      "      Every skill with its serving variant.\n"
      "  skill show NAME\n"

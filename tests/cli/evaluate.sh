@@ -89,13 +89,25 @@ same "$(json_get outcome) $(json_get false_positive_rate) $(json_get critical_fa
     "0.6 0.25 1 0.9" "the Lua classifier measures the same"
 
 # The skill's own positive class wins over the file's labels.
-sql "UPDATE skills SET positive_class = 'ham' WHERE skill_id = 'spam'"
+expect 0 "skill set --positive-class" skill set spam --positive-class ham
+out_has "spam: positive class ham" "says what it set"
+expect 0 "skill show" skill show spam
+out_has "positive class: ham" "skill show names it"
+same "$(sql "SELECT positive_class FROM skills WHERE skill_id = 'spam'")" ham "kept on the skill"
 expect 1 "positive class set for the skill" --json evaluate spam --cases "$KNOWN"
 same "$(json_get positive_class) $(json_get positive_class_source)" "ham skill" "positive class from the skill"
 same "$(json_get negatives) $(json_get false_positives)" "6 2" "spam cases are the negatives now; 4 and 5 decided ham"
 same "$(json_get false_positive_rate)" 0.333333333333333 "false-positive rate: 2/6"
 same "$(json_get critical_false_negatives)" 0 "the one ham miss (case 8) is not critical"
-sql "UPDATE skills SET positive_class = NULL WHERE skill_id = 'spam'"
+expect 0 "an empty class clears it" --json skill set spam --positive-class ""
+same "$(json_at '$.positive_class')" "" "json: null"
+same "$(sql "SELECT positive_class IS NULL FROM skills WHERE skill_id = 'spam'")" 1 "cleared"
+expect 2 "unknown skill" skill set nosuch --positive-class spam
+err_has "nosuch: no such skill" "names it"
+expect 2 "nothing to set" skill set spam
+err_has "nothing to set" "says so"
+expect 0 "skill add --positive-class" skill add other --impl keyword_classifier.so --positive-class spam
+same "$(sql "SELECT positive_class FROM skills WHERE skill_id = 'other'")" spam "set with the variant"
 
 # Only negative labels: the positive class is the first other decision; a wrong
 # answer is a measurement, not a failure.

@@ -90,11 +90,21 @@ typedef struct skh_variant_spec {
     const char *state;       /* NULL: "prototype" */
     const char *description; /* NULL: the plugin's description */
     const char *evolver;     /* the skill's evolver plugin (path or file name); NULL: keep */
+    /*
+     * The skill's positive class for false-positive rates and critical
+     * false negatives ("spam"); NULL: keep; "": clear (then evaluate and
+     * rollback.lua take the first expected label that is not "ham",
+     * "negative" or "no").
+     */
+    const char *positive_class;
 } skh_variant_spec;
 
 /* Register a new variant; *variant_id (e.g. "spam@v2") is skh_free()d by the caller. */
 int skh_variant_add(skh_host *host, const skh_variant_spec *spec, char **variant_id,
                     skh_error *err);
+/* Set (or with NULL or "", clear) the skill's positive class; see skh_variant_spec. */
+int skh_skill_set_positive_class(skh_host *host, const char *skill, const char *positive_class,
+                                 skh_error *err);
 /* JSON array of skills with their variants. */
 int skh_skill_list(skh_host *host, char **json, skh_error *err);
 /* JSON object: the skill, each variant, execution counts. */
