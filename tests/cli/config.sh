@@ -35,17 +35,7 @@ err_has "SKILLHOST_REACT_MAX_ITER" "naming the variable"
 # else's lock gives up after the workspace's 200 ms, not the default 10 s.
 unset SKILLHOST_BUSY_TIMEOUT_MS SKILLHOST_DURABILITY
 expect 0 "set the busy timeout in the workspace" config set store.busy_timeout_ms 200
-mkfifo "$WORK/fifo"
-sqlite3 "$SKILLHOST_DB" <"$WORK/fifo" >/dev/null 2>&1 &
-holder=$!
-exec 3>"$WORK/fifo"
-echo ".timeout 10000" >&3
-echo "BEGIN IMMEDIATE; INSERT INTO config(key, value, updated_at) VALUES ('lock_holder', 'x', 'now');" >&3
-i=0
-while sqlite3 "$SKILLHOST_DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 && [ $i -lt 50 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+hold_lock "INSERT INTO config(key, value, updated_at) VALUES ('lock_holder', 'x', 'now');"
 start=$(date +%s%N)
 expect 4 "a write under a held lock fails" config set react.max_iterations 4
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
@@ -54,9 +44,7 @@ err_has "locked (waited 200 ms)" "after the workspace's busy timeout"
     not_ok "well before the default 10 s" "took $elapsed_ms ms"
 SKILLHOST_BUSY_TIMEOUT_MS=300 skh config set react.max_iterations 4
 err_has "locked (waited 300 ms)" "the environment still wins over the workspace"
-echo "ROLLBACK;" >&3
-exec 3>&-
-wait $holder
+release_lock
 expect 0 "the write goes through once the lock is gone" config set react.max_iterations 4
 
 done_testing

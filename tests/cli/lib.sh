@@ -77,6 +77,32 @@ json_get() {
     sed -n "s/.*\"$1\": *\\(\"[^\"]*\"\\|[^,}]*\\).*/\\1/p" "$WORK/out" | head -1 | tr -d '"'
 }
 
+# hold_lock SQL: another connection takes the database's write lock, runs SQL
+# inside its transaction and keeps the lock until release_lock rolls it back.
+hold_lock() {
+    mkfifo "$WORK/lock.fifo"
+    sqlite3 "$SKILLHOST_DB" <"$WORK/lock.fifo" >/dev/null 2>&1 &
+    lock_holder=$!
+    exec 3>"$WORK/lock.fifo"
+    # The holder waits for the lock (.timeout): the probe below holds it for an
+    # instant, and a holder without a busy timeout would then fail its BEGIN.
+    echo ".timeout 10000" >&3
+    echo "BEGIN IMMEDIATE; $1" >&3
+    # Wait until the other connection really holds the write lock.
+    lock_i=0
+    while sqlite3 "$SKILLHOST_DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 &&
+        [ $lock_i -lt 50 ]; do
+        sleep 0.1
+        lock_i=$((lock_i + 1))
+    done
+}
+release_lock() {
+    echo "ROLLBACK;" >&3
+    exec 3>&-
+    wait $lock_holder
+    rm -f "$WORK/lock.fifo"
+}
+
 # json_at PATH: one value of the JSON on stdout, by an SQLite JSON path such
 # as '$.a.b' (the order of keys a Lua policy returned is not fixed).
 json_at() {

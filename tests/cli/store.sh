@@ -17,28 +17,13 @@ done
 
 # A lock held past the busy timeout: the output still reaches the caller, recorded: false.
 export SKILLHOST_BUSY_TIMEOUT_MS=200
-mkfifo "$WORK/fifo"
-sqlite3 "$SKILLHOST_DB" <"$WORK/fifo" >/dev/null 2>&1 &
-holder=$!
-exec 3>"$WORK/fifo"
-# The holder waits for the lock (.timeout): the probe below holds it for an
-# instant, and a holder without a busy timeout would then fail its BEGIN.
-echo ".timeout 10000" >&3
-echo "BEGIN IMMEDIATE; INSERT INTO telemetry_counters(counter_name, counter_value, last_updated) VALUES ('lock_holder', 0, 'now');" >&3
-# Wait until the other connection really holds the write lock.
-i=0
-while sqlite3 "$SKILLHOST_DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 && [ $i -lt 50 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+hold_lock "INSERT INTO telemetry_counters(counter_name, counter_value, last_updated) VALUES ('lock_holder', 0, 'now');"
 before=$(sql 'SELECT COUNT(*) FROM fidelity_metrics')
 expect 4 "a locked database is a store error" --json run spam --input '{"text": "hello"}'
 out_has '"recorded": false' "the result says not recorded"
 out_has '"decision": "ham"' "but the output is still returned"
 err_has "locked" "the error says locked"
-echo "ROLLBACK;" >&3
-exec 3>&-
-wait $holder
+release_lock
 same "$(sql 'SELECT COUNT(*) FROM fidelity_metrics')" "$before" "nothing half-written"
 same "$(sql "SELECT COUNT(*) FROM telemetry_counters WHERE counter_name = 'lock_holder'")" 0 \
     "the other writer's rollback is intact"
