@@ -10,7 +10,6 @@
  */
 int store_skill_positive_class(store *st, const char *skill, char **value, skh_error *err);
 /* Set it; NULL or "" clears it (the default rule applies again). */
-int store_skill_positive_class_set(store *st, const char *skill, const char *value,
-                                   skh_error *err);
+int store_skill_positive_class_set(store *st, const char *skill, const char *value, skh_error *err);
 
 #endif
