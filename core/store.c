@@ -228,6 +228,28 @@ static int bind_failed(store *st, sqlite3_stmt *s, skh_error *err, const char *d
     return error_set(err, SKH_ESTORE, st->path, "%s: binding parameters failed", doing);
 }
 
+int store_query_text(store *st, const char *sql, const char *a, const char *b, const char *missing,
+                     char **out, skh_error *err, const char *doing)
+{
+    *out = NULL;
+    sqlite3_stmt *s = store_stmt(st, sql, err);
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    if (store_bind_text(s, 1, a) | (b ? store_bind_text(s, 2, b) : SQLITE_OK))
+        return bind_failed(st, s, err, a);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        rc = v && *v && !(*out = strdup(v)) ? store_no_memory(err, a) : SKH_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = missing ? error_set(err, SKH_ENOTFOUND, a, "%s", missing) : SKH_OK;
+    } else {
+        rc = store_db_error(st, rc, err, "%s %s", doing, a);
+    }
+    store_stmt_done(s);
+    return rc;
+}
+
 /* ---- transactions ------------------------------------------------------- */
 
 void store_tx_rollback(store *st)

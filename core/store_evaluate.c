@@ -12,28 +12,9 @@ static const char sql_positive_class[] = "SELECT positive_class FROM skills WHER
 
 int store_skill_positive_class(store *st, const char *skill, char **value, skh_error *err)
 {
-    *value = NULL;
-    sqlite3_stmt *s = store_stmt(st, sql_positive_class, err);
-    if (!s)
-        return err ? err->code : SKH_ESTORE;
-    if (store_bind_text(s, 1, skill)) {
-        store_stmt_done(s);
-        return error_set(err, SKH_ESTORE, store_path(st), "%s: binding parameters failed", skill);
-    }
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(s, 0);
-        rc = SKH_OK;
-        /* An empty text is no class: a decision is never "" (that means none). */
-        if (p && *p && !(*value = strdup(p)))
-            rc = store_no_memory(err, skill);
-    } else if (rc == SQLITE_DONE) {
-        rc = error_set(err, SKH_ENOTFOUND, skill, "no such skill");
-    } else {
-        rc = store_db_error(st, rc, err, "reading the positive class of %s", skill);
-    }
-    store_stmt_done(s);
-    return rc;
+    /* An empty text is no class: a decision is never "" (that means none). */
+    return store_query_text(st, sql_positive_class, skill, NULL, "no such skill", value, err,
+                            "reading the positive class of");
 }
 
 static const char sql_positive_class_set[] =

@@ -100,26 +100,8 @@ int store_skill_evolver_set(store *st, const char *skill, const char *path, skh_
 
 int store_skill_evolver_get(store *st, const char *skill, char **path, skh_error *err)
 {
-    int rc;
-    sqlite3_stmt *s = stmt(st, sql_evolver_get, err, &rc);
-    *path = NULL;
-    if (!s)
-        return rc;
-    if (store_bind_text(s, 1, skill))
-        return bind_failed(st, s, err, skill);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(s, 0);
-        rc = SKH_OK;
-        if (p && *p && !(*path = strdup(p)))
-            rc = store_no_memory(err, skill);
-    } else if (rc == SQLITE_DONE) {
-        rc = error_set(err, SKH_ENOTFOUND, skill, "no such skill");
-    } else {
-        rc = store_db_error(st, rc, err, "reading the evolver of %s", skill);
-    }
-    store_stmt_done(s);
-    return rc;
+    return store_query_text(st, sql_evolver_get, skill, NULL, "no such skill", path, err,
+                            "reading the evolver of");
 }
 
 /* ---- evolved variants ------------------------------------------------------ */

@@ -52,6 +52,14 @@ void store_stmt_done(sqlite3_stmt *s);
 int store_stmt_run(store *st, sqlite3_stmt *s, skh_error *err, const char *doing, const char *id);
 /* Bind text or NULL. */
 int store_bind_text(sqlite3_stmt *s, int i, const char *v);
+/*
+ * The first column of sql's first row (sql static, ?1 = a, ?2 = b unless
+ * NULL), malloc'd in *out; NULL for SQL NULL or "".  No row: *out NULL and
+ * SKH_OK, or SKH_ENOTFOUND "A: MISSING" when missing is set.  A database
+ * error says "DOING A".
+ */
+int store_query_text(store *st, const char *sql, const char *a, const char *b, const char *missing,
+                     char **out, skh_error *err, const char *doing);
 
 int store_tx_begin(store *st, int write, skh_error *err);
 /* Commit, or roll back and fail. */

@@ -500,25 +500,8 @@ int store_rb_milestone(store *st, const char *variant_id, const char *since, int
 int store_rb_target(store *st, const char *skill, const char *exclude, char **target,
                     skh_error *err)
 {
-    int rc;
-    *target = NULL;
-    sqlite3_stmt *s = stmt(st, sql_target, err, &rc);
-    if (!s)
-        return rc;
-    if (store_bind_text(s, 1, skill) | store_bind_text(s, 2, exclude ? exclude : ""))
-        return bind_failed(st, s, err, skill);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        int ok = 1;
-        *target = col_dup(s, 0, &ok);
-        rc = ok ? SKH_OK : store_no_memory(err, skill);
-    } else if (rc == SQLITE_DONE) {
-        rc = SKH_OK;
-    } else {
-        rc = store_db_error(st, rc, err, "looking for the rollback target of %s", skill);
-    }
-    store_stmt_done(s);
-    return rc;
+    return store_query_text(st, sql_target, skill, exclude ? exclude : "", NULL, target, err,
+                            "looking for the rollback target of");
 }
 
 /* ---- transitions ------------------------------------------------------------- */
@@ -622,25 +605,8 @@ static int transition_rows(store *st, const store_rb_transition *t, const store_
 /* *state malloc'd, NULL when the variant is gone. */
 static int state_of(store *st, const char *variant_id, char **state, skh_error *err)
 {
-    int rc;
-    *state = NULL;
-    sqlite3_stmt *s = stmt(st, sql_state_of, err, &rc);
-    if (!s)
-        return rc;
-    if (store_bind_text(s, 1, variant_id))
-        return bind_failed(st, s, err, variant_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        int ok = 1;
-        *state = col_dup(s, 0, &ok);
-        rc = ok ? SKH_OK : store_no_memory(err, variant_id);
-    } else if (rc == SQLITE_DONE) {
-        rc = SKH_OK;
-    } else {
-        rc = store_db_error(st, rc, err, "reading the state of %s", variant_id);
-    }
-    store_stmt_done(s);
-    return rc;
+    return store_query_text(st, sql_state_of, variant_id, NULL, NULL, state, err,
+                            "reading the state of");
 }
 
 /* Inside the transaction: everything but the commit. */
