@@ -392,8 +392,6 @@ static void frozen_put(store *st, const char *variant_id, const char *key, json_
 static int read_eval_baseline(store *st, const char *variant_id, json_t **out, skh_error *err)
 {
     int rc;
-    if ((*out = frozen_get(st, variant_id, "evaluation")))
-        return SKH_OK;
     sqlite3_stmt *e = stmt(st, sql_eval_baseline, err, &rc);
     if (!e)
         return rc;
@@ -412,21 +410,17 @@ static int read_eval_baseline(store *st, const char *variant_id, json_t **out, s
         rc = store_db_error(st, rc, err, "reading the benchmark baseline of %s", variant_id);
     }
     store_stmt_done(e);
-    if (rc) {
+    if (rc)
         json_decref(eval);
-        return rc;
-    }
-    frozen_put(st, variant_id, "evaluation", eval);
-    *out = eval;
-    return SKH_OK;
+    else
+        *out = eval;
+    return rc;
 }
 
 static int read_first_baseline(store *st, const char *variant_id, const char *before_ts,
                                const char *before_id, json_t **out, skh_error *err)
 {
     int rc;
-    if ((*out = frozen_get(st, variant_id, "first")))
-        return SKH_OK;
     sqlite3_stmt *f = stmt(st, sql_first_baseline, err, &rc);
     if (!f)
         return rc;
@@ -445,23 +439,25 @@ static int read_first_baseline(store *st, const char *variant_id, const char *be
         rc = store_db_error(st, rc, err, "reading the first executions of %s", variant_id);
     }
     store_stmt_done(f);
-    if (rc) {
+    if (rc)
         json_decref(first);
-        return rc;
-    }
-    frozen_put(st, variant_id, "first", first);
-    *out = first;
-    return SKH_OK;
+    else
+        *out = first;
+    return rc;
 }
 
 int store_rb_baselines(store *st, const char *variant_id, const char *before_ts,
                        const char *before_id, json_t **out, skh_error *err)
 {
-    json_t *eval = NULL, *first = NULL;
+    json_t *eval = frozen_get(st, variant_id, "evaluation");
+    json_t *first = frozen_get(st, variant_id, "first");
     *out = NULL;
-    int rc = read_eval_baseline(st, variant_id, &eval, err);
-    if (rc == SKH_OK)
-        rc = read_first_baseline(st, variant_id, before_ts, before_id, &first, err);
+    int rc = SKH_OK;
+    if (!eval && (rc = read_eval_baseline(st, variant_id, &eval, err)) == SKH_OK)
+        frozen_put(st, variant_id, "evaluation", eval);
+    if (rc == SKH_OK && !first &&
+        (rc = read_first_baseline(st, variant_id, before_ts, before_id, &first, err)) == SKH_OK)
+        frozen_put(st, variant_id, "first", first);
     if (rc == SKH_OK && !(*out = json_pack("{s:o, s:o}", "evaluation", eval, "first", first)))
         return store_no_memory(err, variant_id);
     if (rc) {
