@@ -27,6 +27,11 @@ struct skh_call {
     char *message; /* owned, set with category */
     int finished;  /* output or fail was called */
     int oom;       /* an allocation failed while recording; the call is unusable */
+    /*
+     * Set by the host for a policy answer: unless the answer has this
+     * member, only its plain (non-table) members are wanted.
+     */
+    const char *brief_unless;
 };
 
 /* The function table every call carries. */

@@ -6,9 +6,10 @@
  * Two loops, one budget (DESIGN §2 "Retry at one layer"):
  *   - a ReAct iteration re-runs the skill with what went wrong
  *     (_react_retry, _previous_attempt) while fidelity < threshold;
- *   - inside an iteration, a failed call is retried with the same input
- *     after the backoff recovery.lua asks for, at most recovery.max_retries
- *     times; "skip" (bad input) and "fail" end the request at once.
+ *   - inside an iteration, a failed call is retried after the backoff
+ *     recovery.lua asks for, at most recovery.max_retries times, its input
+ *     carrying the error in _previous_attempt; "skip" (bad input) and
+ *     "fail" end the request at once.
  * So a request makes at most max_iterations x (1 + max_retries) calls, and
  * the request deadline bounds both: no call starts and no backoff ends after
  * it.
@@ -390,8 +391,9 @@ static int run_request(request *q, json_t *input, skh_error *err)
             r->recorded = 0;
         }
 
+        /* Every retry, a recovery's too, tells the skill what went wrong (DESIGN §2 step 3). */
         json_t *following = NULL;
-        if (next == NEXT_ITERATION && !(following = retry_input(input, n, a, &sc))) {
+        if (next != NEXT_END && !(following = retry_input(input, n, a, &sc))) {
             rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory");
             next = NEXT_END;
         }
@@ -406,12 +408,12 @@ static int run_request(request *q, json_t *input, skh_error *err)
             r->early_success = success && iteration < (unsigned)q->max_iter;
             break;
         }
+        json_decref(attempt_input);
+        attempt_input = following;
         if (next == NEXT_RETRY_SAME) {
             host_sleep_ms(q->host, wait_ms);
             retry++;
         } else {
-            json_decref(attempt_input);
-            attempt_input = following;
             iteration++;
             retry = 0;
         }
@@ -556,9 +558,12 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
     ab_live live;
     memset(&v, 0, sizeof v);
     request q = {.host = host, .skill = skill, .opts = opts, .v = &v};
+    /* Routing reads one snapshot, released before the skill runs. */
+    store_snapshot_begin(host->st);
     int rc = resolve_variant(&q, &v, &live, err);
     if (rc == SKH_OK && !(opts && opts->variant))
         rc = admit_variant(&q, &v, &live, err);
+    store_snapshot_end(host->st);
     if (rc == SKH_OK)
         rc = host_variant_plugin(host, &v, &q.p, err);
     if (rc == SKH_OK && !(q.r = calloc(1, sizeof *q.r)))
@@ -575,7 +580,9 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
         }
         snprintf(q.r->fallback_from, sizeof q.r->fallback_from, "%s", q.fallback_from);
         rc = run_request(&q, input, err);
+        store_snapshot_begin(host->st);
         after_request(&q);
+        store_snapshot_end(host->st);
     }
     store_variant_free(&v);
     json_decref(input);

@@ -84,10 +84,12 @@ static int ask(skh_host *host, const char *fn, json_t *facts, const char *skill,
     skh_error perr;
     error_clear(&perr);
     /* settings() is configuration: asked once per file version, not after every request. */
+    /* A verdict with no action is not kept: its explanation need not cross from Lua. */
     int rc =
         strcmp(fn, "settings") == 0
             ? policy_decide_memo(host->policies, POLICY, fn, facts, &out->answer, &out->info, &perr)
-            : policy_decide(host->policies, POLICY, fn, facts, &out->answer, &out->info, &perr);
+            : policy_decide_brief(host->policies, POLICY, fn, facts, "action", &out->answer,
+                                  &out->info, &perr);
     if (rc == SKH_OK)
         return SKH_OK;
     /* EPLUGIN with no file or built-in named: there is no such policy. */

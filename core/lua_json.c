@@ -159,6 +159,7 @@ typedef struct enc {
     size_t pathlen;
     char *why;
     size_t whylen;
+    int brief; /* an object's table-valued members are left out (luajson_to_json_brief) */
 } enc;
 
 __attribute__((format(printf, 2, 3))) static json_t *enc_fail(enc *e, const char *fmt, ...)
@@ -235,6 +236,10 @@ static json_t *enc_object(enc *e, int idx)
             json_decref(obj);
             return enc_fail(e, "is past the limit of %u bytes of text in one document",
                             LUAJSON_MAX_BYTES);
+        }
+        if (e->brief && lua_type(L, -1) == LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue;
         }
         e->bytes += klen;
         size_t old = enc_path_key(e, key, klen);
@@ -367,7 +372,7 @@ static json_t *enc_value(enc *e, int idx)
     return v;
 }
 
-json_t *luajson_to_json(lua_State *L, int idx, char *why, size_t whylen)
+static json_t *to_json(lua_State *L, int idx, int brief, char *why, size_t whylen)
 {
     /* Big (the ancestor stack), so on the heap rather than on a deep C stack. */
     enc *e = calloc(1, sizeof *e);
@@ -379,6 +384,7 @@ json_t *luajson_to_json(lua_State *L, int idx, char *why, size_t whylen)
     e->L = L;
     e->why = why;
     e->whylen = whylen;
+    e->brief = brief;
     e->path[0] = '$';
     e->pathlen = 1;
     int top = lua_gettop(L);
@@ -386,6 +392,30 @@ json_t *luajson_to_json(lua_State *L, int idx, char *why, size_t whylen)
     lua_settop(L, top);
     free(e);
     return v;
+}
+
+json_t *luajson_to_json(lua_State *L, int idx, char *why, size_t whylen)
+{
+    return to_json(L, idx, 0, why, whylen);
+}
+
+json_t *luajson_to_json_brief(lua_State *L, int idx, const char *unless, char *why, size_t whylen)
+{
+    idx = lua_absindex(L, idx);
+    int brief = lua_type(L, idx) == LUA_TTABLE;
+    /* A raw walk, not lua_getfield: no metamethod and no allocation outside protected mode. */
+    if (brief) {
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), unless) == 0) {
+                lua_pop(L, 1);
+                brief = 0;
+                break;
+            }
+        }
+    }
+    return to_json(L, idx, brief, why, whylen);
 }
 
 /* -------------------------------------------------------------- skh.json */

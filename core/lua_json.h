@@ -54,6 +54,13 @@ void luajson_mark_array(lua_State *L, int idx);
  */
 json_t *luajson_to_json(lua_State *L, int idx, char *why, size_t whylen);
 
+/*
+ * luajson_to_json, but unless the table at idx has the member `unless`,
+ * its table-valued members are left out: the plain fields of a policy
+ * answer that decided nothing, without the explanation nobody will keep.
+ */
+json_t *luajson_to_json_brief(lua_State *L, int idx, const char *unless, char *why, size_t whylen);
+
 /* Is [s, s+len) valid UTF-8 (what a JSON string may hold)? */
 int luajson_utf8_valid(const char *s, size_t len);
 

@@ -526,7 +526,9 @@ static void report_result(const plugin *p, const char *fn, skh_call *call, lua_S
 {
     char msg[1024], why[512];
     if (lua_type(L, -1) == LUA_TTABLE) {
-        json_t *value = luajson_to_json(L, -1, why, sizeof why);
+        json_t *value = out && call->brief_unless
+                            ? luajson_to_json_brief(L, -1, call->brief_unless, why, sizeof why)
+                            : luajson_to_json(L, -1, why, sizeof why);
         if (!value) {
             snprintf(msg, sizeof msg, "%s: %s returned a value JSON cannot hold: %s", p->path, fn,
                      why);

@@ -249,7 +249,7 @@ static int entry_refresh(policy_set *ps, policy_entry *e, char *tried, skh_error
  * they are and hands its table back as one; the others get text.
  */
 static int run_decision(plugin *p, const char *name, const char *fn, json_t *facts,
-                        json_t **decision, skh_error *err)
+                        const char *brief_unless, json_t **decision, skh_error *err)
 {
     skh_call call;
     skh_error ierr;
@@ -260,6 +260,7 @@ static int run_decision(plugin *p, const char *name, const char *fn, json_t *fac
     int rc;
     if (p->ops->invoke_json) {
         call_init(&call, "{}", "", "[]", 1, name);
+        call.brief_unless = brief_unless;
         rc = p->ops->invoke_json(p, fn, facts, &call, &d, &ierr);
     } else {
         if (!(text = json_dumps(facts, SKH_JSON_FLAGS)))
@@ -334,12 +335,12 @@ static int entry_ready(policy_set *ps, const char *name, const char *fn, json_t 
 }
 
 static int decide_entry(policy_entry *e, const char *name, const char *fn, json_t *facts,
-                        json_t **decision, skh_error *err)
+                        const char *brief_unless, json_t **decision, skh_error *err)
 {
     json_t *none = facts ? NULL : json_object();
     if (!facts && !none)
         return error_set_category(err, SKH_ENOMEM, SKH_ERR_POLICY, name, "out of memory");
-    int rc = run_decision(e->p, name, fn, facts ? facts : none, decision, err);
+    int rc = run_decision(e->p, name, fn, facts ? facts : none, brief_unless, decision, err);
     json_decref(none);
     return rc;
 }
@@ -351,7 +352,17 @@ int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *fact
     policy_entry *e = NULL;
     *decision = NULL;
     int rc = entry_ready(ps, name, fn, facts, &e, info ? info : &scratch, err);
-    return rc ? rc : decide_entry(e, name, fn, facts, decision, err);
+    return rc ? rc : decide_entry(e, name, fn, facts, NULL, decision, err);
+}
+
+int policy_decide_brief(policy_set *ps, const char *name, const char *fn, json_t *facts,
+                        const char *unless, json_t **decision, policy_info *info, skh_error *err)
+{
+    policy_info scratch;
+    policy_entry *e = NULL;
+    *decision = NULL;
+    int rc = entry_ready(ps, name, fn, facts, &e, info ? info : &scratch, err);
+    return rc ? rc : decide_entry(e, name, fn, facts, unless, decision, err);
 }
 
 int policy_decide_memo(policy_set *ps, const char *name, const char *fn, json_t *facts,
@@ -374,7 +385,7 @@ int policy_decide_memo(policy_set *ps, const char *name, const char *fn, json_t 
         *decision = json_incref(known);
         return SKH_OK;
     }
-    rc = decide_entry(e, name, fn, facts, decision, err);
+    rc = decide_entry(e, name, fn, facts, NULL, decision, err);
     /* The memo is only a saving: when it cannot grow, the answer still stands. */
     if (rc == SKH_OK && key && (e->memo || (e->memo = json_object()))) {
         if (json_object_size(e->memo) >= MEMO_MAX)

@@ -50,6 +50,15 @@ int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *fact
                   json_t **decision, policy_info *info, skh_error *err);
 
 /*
+ * policy_decide for a check run after every request, whose answer is kept
+ * only when it acts: unless the answer has the member `unless` (rollback's
+ * "action"), a Lua policy's answer comes back without its table-valued
+ * members (the checks, the thresholds), which are then never converted.
+ */
+int policy_decide_brief(policy_set *ps, const char *name, const char *fn, json_t *facts,
+                        const char *unless, json_t **decision, policy_info *info, skh_error *err);
+
+/*
  * policy_decide for functions that answer configuration (rollback.lua's
  * settings, rollout.lua's steps): the same facts to the same loaded file
  * get the same answer, so it is asked once and remembered until the file

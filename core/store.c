@@ -54,8 +54,14 @@ enum stmt_id {
 #define VARIANT_COLUMNS                                                                            \
     "variation_id, skill_name, version, impl, impl_sha256, variation_content, patterns, state,"    \
     " description, created_at"
-#define SERVING_ORDER                                                                              \
-    " ORDER BY CASE state WHEN 'production' THEN 0 WHEN 'staged' THEN 1 ELSE 2 END, version DESC"
+/*
+ * The newest variant of the best state.  One indexed lookup per state,
+ * stopping at the first found (COALESCE is lazy): an ORDER BY over the
+ * states would build and sort a temporary table on every request.
+ */
+#define SERVING_NEWEST(state)                                                                      \
+    "(SELECT variation_id FROM skill_variations WHERE skill_name = ?1 AND state = '" state "'"     \
+    " ORDER BY version DESC LIMIT 1)"
 
 _Static_assert(S__COUNT <= STORE_STMTS, "store.c has more statements than STORE_STMTS");
 
@@ -79,8 +85,10 @@ static const char *const stmt_sql[S__COUNT] = {
         " (SELECT COALESCE(MAX(version), 0) + 1 AS v FROM skill_variations WHERE skill_name = ?1)"
         " RETURNING variation_id",
     [S_VARIANT_GET] = "SELECT " VARIANT_COLUMNS " FROM skill_variations WHERE variation_id = ?1",
-    [S_VARIANT_SERVING] = "SELECT " VARIANT_COLUMNS " FROM skill_variations"
-                          " WHERE skill_name = ?1 AND state <> 'archived'" SERVING_ORDER " LIMIT 1",
+    [S_VARIANT_SERVING] =
+        "SELECT " VARIANT_COLUMNS " FROM skill_variations"
+        " WHERE variation_id = COALESCE(" SERVING_NEWEST("production") ", " SERVING_NEWEST(
+            "staged") ", " SERVING_NEWEST("prototype") ")",
     [S_SKILL_GET] = "SELECT skill_id, description, positive_class, evolver FROM skills"
                     " WHERE skill_id = ?1",
     [S_SKILL_ALL] = "SELECT skill_id, description FROM skills ORDER BY skill_id",
@@ -252,36 +260,99 @@ int store_query_text(store *st, const char *sql, const char *a, const char *b, c
 
 /* ---- transactions ------------------------------------------------------- */
 
+/* Our deferred BEGIN: it takes no lock until the first read. */
+static void snapshot_open(store *st)
+{
+    sqlite3_stmt *s = prep(st, S_BEGIN_READ, NULL);
+    st->reading = s && sqlite3_get_autocommit(st->db) && store_stmt_run(st, s, NULL, "", NULL) == 0;
+}
+
+static void snapshot_close(store *st)
+{
+    if (st->reading && !sqlite3_get_autocommit(st->db)) {
+        sqlite3_stmt *s = prep(st, S_COMMIT, NULL);
+        if (!s || store_stmt_run(st, s, NULL, "", NULL) != SKH_OK)
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL); /* a read has nothing to lose */
+    }
+    st->reading = 0;
+    st->nested = 0;
+}
+
+void store_snapshot_begin(store *st)
+{
+    if (st->snapshot)
+        return;
+    st->snapshot = 1;
+    snapshot_open(st);
+}
+
+void store_snapshot_end(store *st)
+{
+    snapshot_close(st);
+    st->snapshot = 0;
+}
+
+/* After a write transaction ends inside a snapshot scope, later reads share a new one. */
+static void snapshot_resume(store *st)
+{
+    if (st->snapshot && !st->reading)
+        snapshot_open(st);
+}
+
 void store_tx_rollback(store *st)
 {
-    /* SQLite has already rolled back after some errors (full, I/O, busy). */
-    if (sqlite3_get_autocommit(st->db))
+    if (st->nested) {
+        st->nested--; /* a read that joined the snapshot: nothing to undo */
         return;
-    sqlite3_stmt *s = prep(st, S_ROLLBACK, NULL);
-    if (s) {
-        sqlite3_step(s);
-        sqlite3_reset(s);
-    } else {
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    /* SQLite has already rolled back after some errors (full, I/O, busy). */
+    if (!sqlite3_get_autocommit(st->db)) {
+        sqlite3_stmt *s = prep(st, S_ROLLBACK, NULL);
+        if (s) {
+            sqlite3_step(s);
+            sqlite3_reset(s);
+        } else {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    st->reading = 0;
+    snapshot_resume(st);
 }
 
 int store_tx_begin(store *st, int write, skh_error *err)
 {
+    if (st->reading && sqlite3_get_autocommit(st->db))
+        st->reading = 0; /* SQLite ended it after an error */
+    if (st->reading && !write) {
+        st->nested++;
+        return SKH_OK;
+    }
+    /* Never upgrade the snapshot: a stale read lock cannot become the write lock. */
+    if (st->reading)
+        snapshot_close(st);
     sqlite3_stmt *s = prep(st, write ? S_BEGIN_WRITE : S_BEGIN_READ, err);
     if (!s)
         return err ? err->code : SKH_ESTORE;
-    return store_stmt_run(st, s, err, write ? "starting a write transaction" : "starting a read",
-                          NULL);
+    int rc = store_stmt_run(st, s, err, write ? "starting a write transaction" : "starting a read",
+                            NULL);
+    if (rc)
+        snapshot_resume(st);
+    return rc;
 }
 
 /* Commit, or roll back and fail. */
 int store_tx_commit(store *st, skh_error *err)
 {
+    if (st->nested) {
+        st->nested--;
+        return SKH_OK;
+    }
     sqlite3_stmt *s = prep(st, S_COMMIT, err);
     int rc = s ? store_stmt_run(st, s, err, "committing", NULL) : (err ? err->code : SKH_ESTORE);
     if (rc != SKH_OK)
         store_tx_rollback(st);
+    else
+        snapshot_resume(st);
     return rc;
 }
 

@@ -36,6 +36,18 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
  */
 int store_apply_settings(store *st, const store_options *opts, skh_error *err);
 void store_close(store *st);
+
+/*
+ * A read snapshot over a run of reads: one read transaction for all of
+ * them instead of one per statement, each of which costs a lock round
+ * trip and a WAL-index check.  A write inside the scope ends the snapshot
+ * first (a read transaction is never upgraded, which could only fail with
+ * SQLITE_BUSY_SNAPSHOT) and the reads after its commit share a fresh one.
+ * Never keep one open across a skill call or anything slow: it pins the
+ * WAL against checkpoints.  If it cannot start, each read runs on its own.
+ */
+void store_snapshot_begin(store *st);
+void store_snapshot_end(store *st);
 const char *store_path(const store *st);
 
 /* ---- variants -------------------------------------------------------------- */

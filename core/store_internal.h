@@ -30,6 +30,12 @@ struct store {
      * (store_rollback.c).  A JSON object keyed by variant id.
      */
     json_t *frozen_baselines;
+    /*
+     * store_snapshot_begin/end: `snapshot` while the caller wants one,
+     * `reading` while our deferred BEGIN is open, `nested` for the
+     * store_tx_begin(read) calls that joined it.
+     */
+    int snapshot, reading, nested;
 };
 
 /*

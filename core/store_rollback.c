@@ -94,12 +94,15 @@ static const char sql_milestone[] =
  * The staged variant that most recently left production, unless a rollback
  * took it out (rolled_back_at is then its left_production_at).  The
  * (skill_name, version) index narrows this to the skill's own variants.
+ * MAX() picks the newest (a tie goes to the higher version) in one pass,
+ * where ORDER BY ... LIMIT 1 would build a temporary table after every
+ * request; the bare variation_id comes from the row that holds the MAX.
  */
 static const char sql_target[] =
-    "SELECT variation_id FROM skill_variations"
+    "SELECT variation_id, MAX(left_production_at || printf(' %012d', version))"
+    " FROM skill_variations"
     " WHERE skill_name = ?1 AND state = 'staged' AND variation_id <> ?2"
-    " AND left_production_at IS NOT NULL AND rolled_back_at IS NOT left_production_at"
-    " ORDER BY left_production_at DESC, version DESC LIMIT 1";
+    " AND left_production_at IS NOT NULL AND rolled_back_at IS NOT left_production_at";
 
 static const char sql_move[] =
     "UPDATE skill_variations SET state = ?3 WHERE variation_id = ?1 AND state = ?2";

@@ -314,6 +314,33 @@ static void test_network_error_backs_off(void **state)
     skh_result_free(r);
 }
 
+/* A recovery retry tells the skill about the error it retries. */
+static void test_recovery_retry_carries_the_error(void **state)
+{
+    fixture *f = *state;
+    fake_clock c;
+    skh_free(add_impl(f, "flaky", "flaky.so", "production"));
+    use_fake_clock(f, &c);
+    skh_result *r = NULL;
+    assert_int_equal(run_flaky(f, "{\"error_by_attempt\":[\"network\",null]}", NULL, &r), SKH_OK);
+    assert_int_equal(skh_result_attempts(r), 2);
+    json_t *o = output_of(r);
+    json_t *echo = json_object_get(o, "echo");
+    assert_true(json_is_true(json_object_get(echo, "_react_retry")));
+    json_t *prev = json_object_get(echo, "_previous_attempt");
+    assert_int_equal(json_integer_value(json_object_get(prev, "attempt")), 1);
+    json_t *e = json_object_get(prev, "error");
+    assert_string_equal(json_string_value(json_object_get(e, "category")), "network");
+    assert_non_null(strstr(json_string_value(json_object_get(e, "message")), "injected network"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(prev, "feedback")), "failed with network"));
+    /* The retry's input is the original plus the account, not the account of an account. */
+    assert_null(json_object_get(json_object_get(echo, "_previous_attempt"), "_previous_attempt"));
+    assert_non_null(json_object_get(echo, "error_by_attempt"));
+    json_decref(o);
+    skh_result_free(r);
+}
+
 static void test_network_gives_up_after_max(void **state)
 {
     fixture *f = *state;
@@ -599,6 +626,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_database_without_create, setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_network_error_backs_off, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_retry_carries_the_error, setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_network_gives_up_after_max, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_validation_is_skipped, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_authentication_fails_at_once, setup, fixture_teardown),

@@ -586,6 +586,42 @@ static void test_check_dir(void **state)
     assert_string_equal(err.message, "no such folder");
 }
 
+/* A brief answer keeps its plain members; the explanation crosses only with an action. */
+static void test_brief_answer(void **state)
+{
+    fx *f = *state;
+    write_file(f, "rollback.lua",
+               "return { kind = 'policy', name = 'rollback', version = '1',\n"
+               "  decide = function(facts)\n"
+               "    return { action = facts.act, verdict = facts.act and 'rollback' or 'ok',\n"
+               "             n = 3, checks = { { name = 'fidelity', status = 'pass' } },\n"
+               "             thresholds = { min = 0.85 } }\n"
+               "  end }\n");
+    const char *const facts[] = {"{}", "{\"act\":\"rollback\"}"};
+    for (int acts = 0; acts < 2; acts++) {
+        json_t *in = json_loads(facts[acts], 0, NULL), *d = NULL;
+        skh_error err;
+        error_clear(&err);
+        assert_int_equal(
+            policy_decide_brief(f->ps, "rollback", "decide", in, "action", &d, NULL, &err), SKH_OK);
+        assert_string_equal(json_string_value(json_object_get(d, "verdict")),
+                            acts ? "rollback" : "ok");
+        assert_int_equal(int_field(d, "n"), 3);
+        assert_int_equal(json_object_get(d, "checks") != NULL, acts);
+        assert_int_equal(json_object_get(d, "thresholds") != NULL, acts);
+        if (acts)
+            assert_string_equal(json_string_value(json_object_get(
+                                    json_array_get(json_object_get(d, "checks"), 0), "name")),
+                                "fidelity");
+        json_decref(d);
+        json_decref(in);
+    }
+    /* Without brief, the same answer comes whole. */
+    json_t *d = decide_ok(f->ps, "rollback", "decide", "{}", NULL);
+    assert_non_null(json_object_get(d, "checks"));
+    json_decref(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_and_fallbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_copied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_brief_answer, setup, teardown),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -1159,6 +1159,44 @@ static void t_workspace_durability(void **state)
 
 /* ---- counters, config, indexes, time -------------------------------------- */
 
+/*
+ * A snapshot spans reads; a write inside it ends it first (never an upgrade
+ * of a stale read lock) and the reads after its commit see a fresh one.
+ */
+static void t_snapshot(void **state)
+{
+    store_fixture *fx = *state;
+    skh_error err = {0};
+    long long v = -1;
+    sqlite3 *db = raw_open(fx->path);
+    assert_int_equal(store_counter_add(fx->st, "c", 1, &err), SKH_OK);
+
+    store_snapshot_begin(fx->st);
+    assert_int_equal(store_counter_get(fx->st, "c", &v, &err), SKH_OK);
+    assert_int_equal(v, 1);
+    raw_exec(db, "UPDATE telemetry_counters SET counter_value = 10 WHERE counter_name = 'c'");
+    /* Still the snapshot's view: one read transaction for the whole scope. */
+    assert_int_equal(store_counter_get(fx->st, "c", &v, &err), SKH_OK);
+    assert_int_equal(v, 1);
+    /* A write inside the scope applies to the newest data, not the snapshot's. */
+    assert_int_equal(store_counter_add(fx->st, "c", 5, &err), SKH_OK);
+    assert_int_equal(store_counter_get(fx->st, "c", &v, &err), SKH_OK);
+    assert_int_equal(v, 15);
+    /* Reads that bring their own read transaction join the scope's. */
+    json_t *all = NULL;
+    assert_int_equal(store_skill_list(fx->st, &all, &err), SKH_OK);
+    json_decref(all);
+    store_snapshot_end(fx->st);
+
+    /* Nothing is left open: another writer gets the lock at once. */
+    raw_exec(db, "BEGIN IMMEDIATE");
+    raw_exec(db, "UPDATE telemetry_counters SET counter_value = 20 WHERE counter_name = 'c'");
+    raw_exec(db, "COMMIT");
+    assert_int_equal(store_counter_get(fx->st, "c", &v, &err), SKH_OK);
+    assert_int_equal(v, 20);
+    sqlite3_close(db);
+}
+
 static void t_counters(void **state)
 {
     store_fixture *fx = *state;
@@ -1281,6 +1319,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_concurrent_open_fresh, setup_dir, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_workspace_busy_timeout, setup_host, teardown_host),
         cmocka_unit_test_setup_teardown(t_workspace_durability, setup_host, teardown_host),
+        cmocka_unit_test_setup_teardown(t_snapshot, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_counters, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_config, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_indexes_used, setup, store_fixture_teardown),
