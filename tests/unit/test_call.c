@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "call.h"
 #include "error.h"
@@ -168,6 +170,32 @@ static void test_uuid_v7_shape_and_order(void **state)
     }
 }
 
+/* A forked child draws its own random bits, not the rest of its parent's pool. */
+static void test_uuid_v7_fork(void **state)
+{
+    (void)state;
+    char warm[UUID_TEXT_LEN], parent[UUID_TEXT_LEN], child[UUID_TEXT_LEN] = "";
+    uuid_v7(warm); /* the pool now holds bytes the child must not reuse */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[UUID_TEXT_LEN];
+        uuid_v7(id);
+        _exit(write(fds[1], id, sizeof id) == (ssize_t)sizeof id ? 0 : 1);
+    }
+    close(fds[1]);
+    uuid_v7(parent);
+    assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The last 12 hex digits are random: the same would mean the same pool bytes. */
+    assert_string_not_equal(parent + 24, child + 24);
+}
+
 static void test_options_defaults(void **state)
 {
     (void)state;
@@ -241,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_error_set_formats),
         cmocka_unit_test(test_uuid_v7_shape_and_order),
+        cmocka_unit_test(test_uuid_v7_fork),
         cmocka_unit_test(test_options_defaults),
         cmocka_unit_test(test_options_precedence),
         cmocka_unit_test(test_options_bad_values_named),
