@@ -439,7 +439,11 @@ int lifecycle_after_request(skh_host *host, const char *skill, const char *varia
                             skh_error *err)
 {
     store_rb_variant v;
+    int window = 0, staged_n = 0;
     error_clear(err);
+    /* First settings(): with no rollback policy there is nothing to read. */
+    if (settings(host, skill, variant_id, &window, &staged_n) != SKH_OK)
+        return SKH_OK; /* recorded and reported, or no policy: nothing to check */
     int rc = store_rb_variant_get(host->st, variant_id, &v, err);
     if (rc)
         return rc;
@@ -450,11 +454,15 @@ int lifecycle_after_request(skh_host *host, const char *skill, const char *varia
         return SKH_OK;
     }
 
-    facts_in in = {.host = host, .skill = skill, .variant = variant_id, .v = &v, .before = NAN};
+    facts_in in = {.host = host,
+                   .skill = skill,
+                   .variant = variant_id,
+                   .v = &v,
+                   .window = window,
+                   .staged_n = staged_n,
+                   .before = NAN};
     checked c = {0};
     verdict vd = {0};
-    if (settings(host, skill, variant_id, &in.window, &in.staged_n) != SKH_OK)
-        goto done; /* recorded and reported, or no policy: nothing to check */
     if ((rc = build_facts(&in, err)) != SKH_OK)
         goto done;
     const char *fn = production ? "decide" : "demote_staged";

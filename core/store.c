@@ -574,6 +574,7 @@ void store_close(store *st)
     /* Every statement is finalized, so close cannot be left pending. */
     sqlite3_close(st->db);
     json_decref(st->frozen_baselines);
+    json_decref(st->window_rows);
     free(st->path);
     free(st);
 }

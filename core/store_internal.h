@@ -30,6 +30,8 @@ struct store {
      * (store_rollback.c).  A JSON object keyed by variant id.
      */
     json_t *frozen_baselines;
+    /* Complete rollback-window rows by execution id (store_rollback.c): they never change. */
+    json_t *window_rows;
     /*
      * store_snapshot_begin/end: `snapshot` while the caller wants one,
      * `reading` while our deferred BEGIN is open, `nested` for the

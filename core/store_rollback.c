@@ -38,24 +38,40 @@ static const char sql_staged_since[] =
 /*
  * Newest first.  The index is (variant_id, timestamp) and, the table being
  * WITHOUT ROWID, carries execution_id after them: both ORDER BY terms come
- * from the index, so no sort and no scan past ?3 live rows.  A correctness
- * the outcome scorer could not judge (no label in the input) is judged
- * against the recorded expected value when there is one.  Skipped
- * executions (recovery.lua blamed the input) come back flagged in the last
- * column for store_rb_window to pass over: filtering them in SQL would scan
- * without bound behind a run of bad inputs.
+ * from the index, so no sort and no scan past ?3 live rows.  Skipped
+ * executions (recovery.lua blamed the input) come back flagged for
+ * store_rb_window to pass over: filtering them in SQL would scan without
+ * bound behind a run of bad inputs.
  */
-static const char sql_window[] =
+static const char sql_window_ids[] =
+    "SELECT e.execution_id, e.skipped FROM executions AS e"
+    " WHERE e.variant_id = ?1 AND e.evaluation = 0 AND e.timestamp >= ?2"
+    " ORDER BY e.timestamp DESC, e.execution_id DESC LIMIT ?3";
+/*
+ * One execution with its three metric rows.  A correctness the outcome
+ * scorer could not judge (no label in the input) is judged against the
+ * recorded expected value when there is one.
+ */
+static const char sql_window_row[] =
     "SELECT e.execution_id, e.timestamp, f.execution_id IS NOT NULL, f.pattern_fidelity,"
     " o.execution_id IS NOT NULL, o.correct, o.decision, o.expected, o.critical,"
     " p.execution_id IS NOT NULL, COALESCE(p.duration_ms, p.execution_time_ms), p.exception,"
-    " COALESCE(p.error_category, e.error_category), e.skipped"
+    " COALESCE(p.error_category, e.error_category)"
     " FROM executions AS e"
     " LEFT JOIN fidelity_metrics AS f ON f.execution_id = e.execution_id"
     " LEFT JOIN outcome_metrics AS o ON o.execution_id = e.execution_id"
     " LEFT JOIN performance_metrics AS p ON p.execution_id = e.execution_id"
-    " WHERE e.variant_id = ?1 AND e.evaluation = 0 AND e.timestamp >= ?2"
-    " ORDER BY e.timestamp DESC, e.execution_id DESC LIMIT ?3";
+    " WHERE e.execution_id = ?1";
+/*
+ * Window rows, by execution id.  An execution and its metric rows never
+ * change once committed (metric tables are insert-only, an execution is
+ * never updated), so a complete row read once is good for every later
+ * window that holds it, in any process: after each request only the new
+ * execution is read whole, the rest come from here.  A row still missing
+ * a metric row is not kept (it could yet arrive).
+ */
+#define WINDOW_ROWS_MAX 4096 /* beyond it the cache starts over */
+
 /*
  * A window looks at most this many times n rows for its n: when skipped
  * executions crowd out more than that, it comes back short (the policy's
@@ -323,41 +339,97 @@ static json_t *window_row(sqlite3_stmt *s)
     return r;
 }
 
+/* The row of execution id, from the cache or read whole (then kept if complete). */
+static int window_row_of(store *st, const char *id, json_t **out, skh_error *err)
+{
+    json_t *known = json_object_get(st->window_rows, id);
+    if (known) {
+        *out = json_incref(known);
+        return SKH_OK;
+    }
+    int rc;
+    sqlite3_stmt *s = stmt(st, sql_window_row, err, &rc);
+    if (!s)
+        return rc;
+    if (store_bind_text(s, 1, id))
+        return bind_failed(st, s, err, id);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        rc = rc == SQLITE_DONE ? error_set(err, SKH_ESTORE, st->path, "execution %s vanished", id)
+                               : store_db_error(st, rc, err, "reading execution %s", id);
+        store_stmt_done(s);
+        return rc;
+    }
+    int complete = sqlite3_column_int(s, 2) && sqlite3_column_int(s, 4) && sqlite3_column_int(s, 9);
+    json_t *r = window_row(s);
+    store_stmt_done(s);
+    if (!r)
+        return store_no_memory(err, id);
+    /* Only a cache: when it cannot grow, the row is still good. */
+    if (complete && (st->window_rows || (st->window_rows = json_object()))) {
+        if (json_object_size(st->window_rows) >= WINDOW_ROWS_MAX)
+            json_object_clear(st->window_rows);
+        json_object_set(st->window_rows, id, r);
+    }
+    *out = r;
+    return SKH_OK;
+}
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
 int store_rb_window(store *st, const char *variant_id, const char *since, int n, json_t **rows,
                     skh_error *err)
 {
     int rc;
     *rows = NULL;
-    sqlite3_stmt *s = stmt(st, sql_window, err, &rc);
+    sqlite3_stmt *s = stmt(st, sql_window_ids, err, &rc);
     if (!s)
         return rc;
-    json_t *arr = json_array();
-    if (!arr)
-        return store_no_memory(err, variant_id);
     size_t want = n < 0 ? 0 : (size_t)n;
     if (store_bind_text(s, 1, variant_id) | store_bind_text(s, 2, since ? since : "") |
-        sqlite3_bind_int64(s, 3, (sqlite3_int64)want * WINDOW_SCAN_FACTOR)) {
-        json_decref(arr);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)want * WINDOW_SCAN_FACTOR))
         return bind_failed(st, s, err, variant_id);
+    /* The ids first, so the row reads below never interleave with this scan. */
+    char **ids = want ? calloc(want, sizeof *ids) : NULL;
+    if (want && !ids) {
+        store_stmt_done(s);
+        return store_no_memory(err, variant_id);
     }
+    size_t k = 0;
     rc = SQLITE_DONE;
-    while (json_array_size(arr) < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (sqlite3_column_int(s, 13))
+    while (k < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(s, 0);
+        if (sqlite3_column_int(s, 1) || !id)
             continue; /* the input's fault, not evidence about the variant */
-        json_t *r = window_row(s);
-        if (!r || json_array_append_new(arr, r)) {
-            store_stmt_done(s);
-            json_decref(arr);
-            return store_no_memory(err, variant_id);
+        if (!(ids[k++] = strdup(id))) {
+            rc = SQLITE_NOMEM;
+            break;
         }
     }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         rc = store_db_error(st, rc, err, "reading the window of %s", variant_id);
         store_stmt_done(s);
-        json_decref(arr);
+        free_ids(ids, k);
         return rc;
     }
     store_stmt_done(s);
+    json_t *arr = json_array();
+    rc = arr ? SKH_OK : store_no_memory(err, variant_id);
+    for (size_t i = 0; rc == SKH_OK && i < k; i++) {
+        json_t *r = NULL;
+        if ((rc = window_row_of(st, ids[i], &r, err)) == SKH_OK && json_array_append_new(arr, r))
+            rc = store_no_memory(err, variant_id);
+    }
+    free_ids(ids, k);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
     *rows = arr;
     return SKH_OK;
 }

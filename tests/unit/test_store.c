@@ -27,6 +27,7 @@
 
 #include "host_internal.h"
 #include "store.h"
+#include "store_rollback.h"
 #include "store_internal.h"
 
 #include "fixture.h"
@@ -1197,6 +1198,58 @@ static void t_snapshot(void **state)
     sqlite3_close(db);
 }
 
+/*
+ * Window rows are kept once complete; a row still missing a metric row is
+ * read again, so a late outcome row shows in the next window.
+ */
+static void t_window_rows(void **state)
+{
+    store_fixture *fx = *state;
+    skh_error err = {0};
+    char *v1 = add_variant(fx->st, "spam", NULL);
+    store_execution ex = make_ex("e1", v1);
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    sqlite3 *db = raw_open(fx->path);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO executions (execution_id, request_id, skill_id, variant_id, attempt,"
+             " timestamp, input) VALUES ('e2', 'r2', 'spam', '%s', 1,"
+             " '2026-11-23T08:15:03.000Z', '{}');"
+             "INSERT INTO fidelity_metrics (execution_id, skill_id, variant_id, pattern_fidelity,"
+             " patterns_followed, patterns_missed, timestamp) VALUES ('e2', 'spam', '%s', 0.5, 1,"
+             " 1, '2026-11-23T08:15:03.000Z');"
+             "INSERT INTO performance_metrics (execution_id, skill_id, variant_id,"
+             " execution_time_ms, exception, timestamp) VALUES ('e2', 'spam', '%s', 3, 0,"
+             " '2026-11-23T08:15:03.000Z');",
+             v1, v1, v1);
+    raw_exec(db, sql);
+
+    for (int pass = 0; pass < 3; pass++) {
+        json_t *rows = NULL;
+        assert_int_equal(store_rb_window(fx->st, v1, "", 10, &rows, &err), SKH_OK);
+        assert_int_equal(json_array_size(rows), 2);
+        json_t *newest = json_array_get(rows, 0), *oldest = json_array_get(rows, 1);
+        assert_string_equal(json_string_value(json_object_get(newest, "execution_id")), "e2");
+        assert_string_equal(json_string_value(json_object_get(oldest, "decision")), "spam");
+        assert_true(fabs(json_number_value(json_object_get(oldest, "fidelity")) - 0.75) < 1e-12);
+        /* e2's outcome row arrives after the first read. */
+        const char *decision = json_string_value(json_object_get(newest, "decision"));
+        if (pass == 0) {
+            assert_null(decision);
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO outcome_metrics (execution_id, skill_id, variant_id, decision,"
+                     " timestamp) VALUES ('e2', 'spam', '%s', 'ham', '2026-11-23T08:15:03.000Z')",
+                     v1);
+            raw_exec(db, sql);
+        } else {
+            assert_string_equal(decision, "ham");
+        }
+        json_decref(rows);
+    }
+    sqlite3_close(db);
+    free(v1);
+}
+
 static void t_counters(void **state)
 {
     store_fixture *fx = *state;
@@ -1320,6 +1373,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_workspace_busy_timeout, setup_host, teardown_host),
         cmocka_unit_test_setup_teardown(t_workspace_durability, setup_host, teardown_host),
         cmocka_unit_test_setup_teardown(t_snapshot, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_window_rows, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_counters, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_config, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_indexes_used, setup, store_fixture_teardown),
