@@ -421,6 +421,33 @@ SKH_EXPORT int skh_evolve(skh_host *host, const char *skill, const char *evolver
     return rc;
 }
 
+SKH_EXPORT int skh_evolve_report(skh_host *host, const char *skill,
+                                 const skh_evolve_options *opts_in, char **json, skh_error *err)
+{
+    skh_evolve_options opts;
+    memset(&opts, 0, sizeof opts);
+    *json = NULL;
+    error_clear(err);
+    if (opts_in && opts_in->struct_size == 0)
+        return error_set(err, SKH_EINVAL, "skh_evolve_options", "struct_size is not set");
+    /* A caller built against an older, shorter struct gets zeros (defaults) for the rest. */
+    if (opts_in)
+        memcpy(&opts, opts_in,
+               opts_in->struct_size < sizeof opts ? opts_in->struct_size : sizeof opts);
+    /* Checked here, not by skh_ab_start: by then the evolved variant would be registered. */
+    if (!(opts.weight >= 0.0 && opts.weight <= 100.0))
+        return error_set(err, SKH_EINVAL, "--weight", "must be a percentage in (0, 100], got %g",
+                         opts.weight);
+    if (opts.target < 0)
+        return error_set(err, SKH_EINVAL, "--target", "must be at least 1, got %ld", opts.target);
+    json_t *report = NULL;
+    int rc = evolve_run(host, skill, opts.evolver, opts.weight, opts.target, &report, err);
+    if (rc == SKH_OK && !(*json = json_dumps(report, SKH_JSON_FLAGS)))
+        rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
+    json_decref(report);
+    return rc;
+}
+
 /* ---- auto-evolve ------------------------------------------------------------ */
 
 /* Keep the automated decision (DESIGN §7): what was seen, the bar, and what came of it. */

@@ -9,10 +9,12 @@
 #define EVOLVE_RECENT 50
 
 /*
- * skh_evolve with the A/B knobs: weight (percent; 0: skh_ab_start's
- * default) and target (per arm; 0: the default).  On success *report (when
- * report is not NULL) is {"skill", "variant", "parent", "test_id",
- * "content", "patterns", "description", "evolver"}; caller json_decref()s.
+ * What skh_evolve and skh_evolve_report run, with the A/B knobs: weight
+ * (percent; 0: skh_ab_start's default) and target (per arm; 0: the
+ * default), which only skh_ab_start checks, after the variant is
+ * registered: callers check them first.  On success *report (when report
+ * is not NULL) is {"skill", "variant", "parent", "test_id", "content",
+ * "patterns", "description", "evolver"}; caller json_decref()s.
  */
 int evolve_run(skh_host *host, const char *skill, const char *evolver_impl, double weight,
                long target, json_t **report, skh_error *err);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "evolve.h"
 
 static int parse_weight(const char *s, double *out)
 {
@@ -77,10 +76,18 @@ int cmd_evolve(cli *c, int argc, char **argv)
     int rc = cli_open(c, 0);
     if (rc)
         return rc;
+    skh_evolve_options eo = {
+        .struct_size = sizeof eo, .evolver = evolver, .weight = weight, .target = target};
     skh_error err;
-    json_t *report = NULL;
-    if (evolve_run(c->host, skill, evolver, weight, target, &report, &err))
+    char *text = NULL;
+    if (skh_evolve_report(c->host, skill, &eo, &text, &err))
         return cli_error(c, &err);
+    json_t *report = json_loads(text, 0, NULL);
+    skh_free(text);
+    if (!report) {
+        const skh_error oom = {.code = SKH_ENOMEM, .what = "evolve", .message = "out of memory"};
+        return cli_error(c, &oom);
+    }
     if (c->json) {
         cli_print_json(report);
         return 0;

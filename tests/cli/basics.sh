@@ -39,4 +39,31 @@ expect 2 "unknown skill is bad input" run nosuchskill --input '{}'
 err_has "nosuchskill" "unknown skill is named"
 expect 2 "bad skill name is bad input" run 'Bad Name' --input '{}'
 
+# The CLI uses only the embedding API (<skillhost/host.h>, DESIGN §10): no
+# core/cli file includes a runtime header, and the objects the command is
+# linked from call nothing of the runtime's but skh_* functions.  (skillhost
+# links the runtime statically, so the linker cannot refuse internal calls.)
+bad=""
+for f in "$top_srcdir"/core/cli/*.c "$top_srcdir"/core/cli/*.h; do
+    for h in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]\([^>"]*\)[>"].*/\1/p' "$f"); do
+        case "$h" in
+        config.h | cli.h | skillhost/host.h | skillhost/plugin.h) ;;
+        *) if [ -e "$top_srcdir/core/$h" ] || [ -e "$top_srcdir/core/cli/$h" ] ||
+            [ -e "$top_srcdir/core/include/$h" ]; then bad="$bad $(basename "$f"):$h"; fi ;;
+        esac
+    done
+done
+same "$bad" "" "core/cli includes only cli.h and <skillhost/host.h> of the project's headers"
+objs=$(ls "$top_builddir"/core/cli/*.o 2>/dev/null)
+if command -v nm >/dev/null 2>&1 && [ -n "$objs" ] && ls "$top_builddir"/.libs/libskillhost_core.a >/dev/null 2>&1; then
+    # shellcheck disable=SC2086 # one word per object
+    nm -u $objs | awk 'NF >= 2 { print $NF }' | LC_ALL=C sort -u >"$WORK/cli.undef"
+    nm -g --defined-only "$top_builddir"/.libs/lib*.a | awk 'NF == 3 { print $3 }' |
+        LC_ALL=C sort -u >"$WORK/core.defs"
+    same "$(LC_ALL=C comm -12 "$WORK/cli.undef" "$WORK/core.defs" | grep -v '^skh_' | tr '\n' ' ')" "" \
+        "the CLI objects call only skh_* of the runtime's symbols"
+else
+    ok "the CLI objects call only skh_* of the runtime's symbols # SKIP no nm or no objects"
+fi
+
 done_testing

@@ -61,6 +61,15 @@ test_id=$(json_get test_id)
 same "$(sql "SELECT weight || ' ' || sample_size_target || ' ' || treatment_version
     FROM ab_test_assignments WHERE test_id='$test_id'")" "20.0 30 spam@v3" \
     "--weight and --target reach the A/B test"
+# The CLI prints skh_evolve_report's answer: every field of the report.
+out_has '"skill": "spam"' "--json: skill"
+out_has '"patterns": [' "--json: the patterns"
+case "$(json_get evolver)" in
+/*/keyword_evolver.lua) ok "--json: the evolver's path" ;;
+*) not_ok "--json: the evolver's path" "$(json_get evolver)" ;;
+esac
+same "$(json_get test_id)" "$(sql "SELECT test_id FROM ab_test_assignments WHERE status='running'")" \
+    "--json: the running test"
 
 # Errors.
 expect 2 "unknown skill" evolve nope

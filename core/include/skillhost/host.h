@@ -200,6 +200,25 @@ int skh_ab_stop(skh_host *host, const char *skill, const char *reason, skh_error
 int skh_evolve(skh_host *host, const char *skill, const char *evolver_impl, char **variant_id,
                char **test_id, skh_error *err);
 
+typedef struct skh_evolve_options {
+    uint32_t struct_size; /* sizeof(skh_evolve_options) */
+    const char *evolver;  /* evolver plugin (path or file name); NULL: the skill's own */
+    double weight;        /* the A/B test's treatment share in percent; 0: 50 */
+    long target;          /* the A/B test's sample-size target per arm; 0: 20 */
+} skh_evolve_options;
+
+/*
+ * skh_evolve with the A/B test's knobs (opts NULL: all defaults), answering
+ * with the whole report: *json is {"skill", "variant", "parent", "test_id",
+ * "content", "patterns", "description", "evolver"} (the new variant, the
+ * one it was made from, the test it entered, what the evolver proposed and
+ * why, and the evolver's path).  A weight outside [0, 100] or a negative
+ * target is refused (SKH_EINVAL) before the evolver is asked.  *json is
+ * NULL on any error.
+ */
+int skh_evolve_report(skh_host *host, const char *skill, const skh_evolve_options *opts,
+                      char **json, skh_error *err);
+
 /* ---- lifecycle (DESIGN §4, §7) --------------------------------------------- */
 
 /*
