@@ -5,6 +5,7 @@
 #ifndef SKH_CLI_H
 #define SKH_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <skillhost/host.h>
 
@@ -35,6 +36,15 @@ int cli_help(const cli_verb *v);
 const cli_verb *cli_verb_find(const char *name);
 /* Is argv[1..] asking for help? */
 int cli_wants_help(int argc, char **argv);
+/*
+ * --json, -q and --quiet after the verb (DESIGN §9 puts them before it; both
+ * work): take them out of argv[1..*argc-1], setting c->json and c->quiet, so
+ * the verb parses only its own arguments.  What is the value of one of the
+ * verb's options (opts, may be NULL: "--notes -q") stays, and so does
+ * everything from "--" on.  leading: stop at the first operand, a
+ * dispatcher's subcommand, whose own call takes the rest with its table.
+ */
+void cli_take_globals(cli *c, int *argc, char **argv, const struct option *opts, int leading);
 /* Print j as the JSON answer (pretty when stdout is a terminal); steals j. */
 void cli_print_json(json_t *j);
 /* "TEXT", "@FILE" or "@-": the text itself, a file's contents, or stdin; malloc'd. */

@@ -41,6 +41,7 @@ static int ab_start(cli *c, int argc, char **argv)
     skh_ab_spec spec = {.struct_size = sizeof spec};
     double v;
     int ch;
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -238,10 +239,9 @@ static void print_status(const json_t *s)
 static int ab_status(cli *c, int argc, char **argv)
 {
     const char *skill = NULL;
+    cli_take_globals(c, &argc, argv, NULL, 0);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            c->json = 1;
-        else if (argv[i][0] == '-')
+        if (argv[i][0] == '-')
             return cli_usage(c, "ab status", "unknown option '%s'", argv[i]);
         else if (skill)
             return cli_usage(c, "ab status", "expected exactly one skill NAME");
@@ -280,6 +280,7 @@ static int ab_stop(cli *c, int argc, char **argv)
     };
     const char *reason = NULL;
     int ch;
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -311,6 +312,7 @@ static int ab_stop(cli *c, int argc, char **argv)
 
 int cmd_ab(cli *c, int argc, char **argv)
 {
+    cli_take_globals(c, &argc, argv, NULL, 1);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("ab"));
     if (argc < 2)

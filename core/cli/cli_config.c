@@ -99,6 +99,7 @@ static int validate(cli *c)
 
 int cmd_config(cli *c, int argc, char **argv)
 {
+    cli_take_globals(c, &argc, argv, NULL, 0);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("config"));
     if (argc < 2)

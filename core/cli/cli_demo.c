@@ -563,6 +563,7 @@ static void remove_tree(const char *dir)
 
 int cmd_demo(cli *c, int argc, char **argv)
 {
+    cli_take_globals(c, &argc, argv, NULL, 0);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("demo"));
     int keep = argc == 2 && strcmp(argv[1], "--keep") == 0;

@@ -71,6 +71,7 @@ int cmd_evaluate(cli *c, int argc, char **argv)
     };
     const char *variant = NULL, *cases = NULL;
     int ch;
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {

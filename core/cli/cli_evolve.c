@@ -46,6 +46,7 @@ int cmd_evolve(cli *c, int argc, char **argv)
 
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("evolve"));
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

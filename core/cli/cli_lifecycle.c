@@ -31,13 +31,9 @@ static const char *str_of(const json_t *o, const char *key, const char *dflt)
 int cmd_approve(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"path", required_argument, NULL, 'p'},
-        {"approver", required_argument, NULL, 'a'},
-        {"ticket", required_argument, NULL, 't'},
-        {"check", required_argument, NULL, 'c'},
-        {"notes", required_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0},
+        {"path", required_argument, NULL, 'p'},   {"approver", required_argument, NULL, 'a'},
+        {"ticket", required_argument, NULL, 't'}, {"check", required_argument, NULL, 'c'},
+        {"notes", required_argument, NULL, 'n'},  {NULL, 0, NULL, 0},
     };
     skh_approval a = {.struct_size = sizeof a};
     int ch;
@@ -48,6 +44,7 @@ int cmd_approve(cli *c, int argc, char **argv)
     const char **checks = calloc((size_t)argc, sizeof *checks);
     if (!checks)
         return nomem(c, "approve");
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -66,9 +63,6 @@ int cmd_approve(cli *c, int argc, char **argv)
             break;
         case 'n':
             a.notes = optarg;
-            break;
-        case 'j':
-            c->json = 1;
             break;
         case ':':
             free(checks);
@@ -157,7 +151,6 @@ int cmd_promote(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"to", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
     const char *to = NULL;
@@ -165,15 +158,13 @@ int cmd_promote(cli *c, int argc, char **argv)
 
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("promote"));
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (ch) {
         case 't':
             to = optarg;
-            break;
-        case 'j':
-            c->json = 1;
             break;
         case ':':
             return cli_usage(c, "promote", "%s needs a value", argv[optind - 1]);
@@ -422,7 +413,6 @@ int cmd_status(cli *c, int argc, char **argv)
     static const struct option opts[] = {
         {"target-state", required_argument, NULL, 't'},
         {"at", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
     const char *target = NULL, *at = NULL;
@@ -430,6 +420,7 @@ int cmd_status(cli *c, int argc, char **argv)
 
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("status"));
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -439,9 +430,6 @@ int cmd_status(cli *c, int argc, char **argv)
             break;
         case 'a':
             at = optarg;
-            break;
-        case 'j':
-            c->json = 1;
             break;
         case ':':
             return cli_usage(c, "status", "%s needs a value", argv[optind - 1]);

@@ -45,6 +45,7 @@ static void print_failure(const cli *c, const char *arg, const skh_error *err)
 
 int cmd_plugin(cli *c, int argc, char **argv)
 {
+    cli_take_globals(c, &argc, argv, NULL, 0);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("plugin"));
     if (argc < 2 || strcmp(argv[1], "check") != 0)

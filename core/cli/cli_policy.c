@@ -29,6 +29,7 @@ static void print_report(const json_t *report)
 
 int cmd_policy(cli *c, int argc, char **argv)
 {
+    cli_take_globals(c, &argc, argv, NULL, 0);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("policy"));
     if (argc < 2 || strcmp(argv[1], "check") != 0)

@@ -9,10 +9,9 @@
 static int registry_export(cli *c, int argc, char **argv)
 {
     const char *file = NULL;
+    cli_take_globals(c, &argc, argv, NULL, 0);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            c->json = 1;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0')
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_usage(c, "registry export", "unknown option '%s'", argv[i]);
         else if (file)
             return cli_usage(c, "registry export", "expected at most one FILE");
@@ -45,6 +44,7 @@ static int registry_export(cli *c, int argc, char **argv)
 
 int cmd_registry(cli *c, int argc, char **argv)
 {
+    cli_take_globals(c, &argc, argv, NULL, 1);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("registry"));
     if (argc < 2)

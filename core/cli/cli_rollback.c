@@ -18,6 +18,7 @@ int cmd_rollback(cli *c, int argc, char **argv)
         return cli_help(cli_verb_find("rollback"));
     const char *reason = NULL, *to = NULL;
     int ch;
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {

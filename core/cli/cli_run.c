@@ -56,6 +56,7 @@ int cmd_run(cli *c, int argc, char **argv)
     const char *input_arg = NULL;
     double num;
     int ch;
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {

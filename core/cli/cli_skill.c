@@ -19,6 +19,7 @@ static int skill_add(cli *c, int argc, char **argv)
     skh_variant_spec spec = {.struct_size = sizeof spec};
     const char *content_arg = NULL;
     int ch;
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -84,6 +85,7 @@ static int skill_set(cli *c, int argc, char **argv)
     };
     const char *positive = NULL;
     int ch;
+    cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -171,6 +173,7 @@ static void print_show_text(json_t *sk)
 
 static int skill_query(cli *c, int argc, char **argv, int show)
 {
+    cli_take_globals(c, &argc, argv, NULL, 0);
     if (show && argc != 2)
         return cli_usage(c, "skill show", "expected exactly one skill NAME");
     if (!show && argc != 1)
@@ -196,6 +199,7 @@ static int skill_query(cli *c, int argc, char **argv, int show)
 int cmd_skill(cli *c, int argc, char **argv)
 {
     const cli_verb *verb = cli_verb_find("skill");
+    cli_take_globals(c, &argc, argv, NULL, 1);
     if (argc < 2)
         return cli_usage(c, "skill", "expected add, set, list or show");
     if (cli_wants_help(argc, argv))

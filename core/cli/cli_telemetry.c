@@ -83,13 +83,9 @@ int cmd_telemetry(cli *c, int argc, char **argv)
 {
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("telemetry"));
-    /* `skillhost telemetry --json` reads naturally; accept it as the global flag. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            c->json = 1;
-        else
-            return cli_usage(c, "telemetry", "unexpected argument '%s'", argv[i]);
-    }
+    cli_take_globals(c, &argc, argv, NULL, 0);
+    if (argc > 1)
+        return cli_usage(c, "telemetry", "unexpected argument '%s'", argv[1]);
     int rc = cli_open(c, 0);
     if (rc)
         return rc;

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,54 @@ int cli_wants_help(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return 1;
     return 0;
+}
+
+/*
+ * Does tok name one of opts that takes a value: "--name", or an unambiguous
+ * prefix of it, as getopt_long reads it?
+ */
+static int takes_value(const struct option *opts, const char *tok)
+{
+    if (!opts || strncmp(tok, "--", 2) != 0 || strchr(tok, '='))
+        return 0;
+    const char *name = tok + 2;
+    size_t n = strlen(name);
+    const struct option *hit = NULL;
+    int hits = 0;
+    for (const struct option *o = opts; o->name; o++) {
+        if (strncmp(o->name, name, n) != 0)
+            continue;
+        if (o->name[n] == '\0')
+            return o->has_arg == required_argument;
+        hit = o;
+        hits++;
+    }
+    return hits == 1 && hit->has_arg == required_argument;
+}
+
+void cli_take_globals(cli *c, int *argc, char **argv, const struct option *opts, int leading)
+{
+    int i = 1, out = 1;
+    while (i < *argc && strcmp(argv[i], "--") != 0) {
+        char *t = argv[i++];
+        if (strcmp(t, "--json") == 0) {
+            c->json = 1;
+            continue;
+        }
+        if (strcmp(t, "-q") == 0 || strcmp(t, "--quiet") == 0) {
+            c->quiet = 1;
+            continue;
+        }
+        argv[out++] = t;
+        if (takes_value(opts, t) && i < *argc)
+            argv[out++] = argv[i++];
+        else if (leading && t[0] != '-')
+            break;
+    }
+    while (i < *argc)
+        argv[out++] = argv[i++];
+    argv[out] = NULL;
+    *argc = out;
 }
 
 void cli_print_json(json_t *j)

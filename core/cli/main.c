@@ -2,7 +2,8 @@
  * skillhost [--db PATH] [--policies DIR] [--json] [-q] VERB ...
  *
  * Global options come before the verb (DESIGN §9); everything after the
- * verb belongs to it.
+ * verb belongs to it, except --json and -q, which every verb also accepts
+ * among its own arguments (cli_take_globals).
  */
 #include "config.h"
 
@@ -115,12 +116,14 @@ static void usage(FILE *f)
                "verbs:\n");
     for (const cli_verb *v = cli_verbs; v->name; v++)
         fprintf(f, "  %s\n", v->usage);
-    fprintf(f, "\n'skillhost VERB --help' describes a verb.  Exit status: 0 done, 1 refused or\n"
-               "failed, 2 usage or bad input, 3 plugin or policy error, 4 store error.\n");
+    fprintf(f, "\n--json and -q may also follow the verb.  'skillhost VERB --help' describes a\n"
+               "verb.  Exit status: 0 done, 1 refused or failed, 2 usage or bad input, 3 plugin\n"
+               "or policy error, 4 store error.\n");
 }
 
 int cmd_init(cli *c, int argc, char **argv)
 {
+    cli_take_globals(c, &argc, argv, NULL, 0);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("init"));
     if (argc > 1)

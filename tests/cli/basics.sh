@@ -39,6 +39,34 @@ expect 2 "unknown skill is bad input" run nosuchskill --input '{}'
 err_has "nosuchskill" "unknown skill is named"
 expect 2 "bad skill name is bad input" run 'Bad Name' --input '{}'
 
+# --json and -q after the verb, for every verb: the answer (or the error) is the
+# JSON object, and no verb calls them unknown.  Most of these fail (no such skill):
+# what matters is how.
+for args in "init" "skill list" "skill show nosuch" "skill add nosuch --impl nosuch.so" \
+    "skill set nosuch --positive-class spam" "run nosuch --input {}" \
+    "plugin check $PLUGINS/flaky.so" "policy check" "ab start nosuch --treatment nosuch@v2" \
+    "ab status nosuch" "ab stop nosuch" "evolve nosuch" "evaluate nosuch --cases $WORK/none" \
+    "approve nosuch@v1 --path prototype->staged --approver a --ticket t" \
+    "promote nosuch@v1 --to staged" "rollback nosuch --reason r" "status nosuch" \
+    "registry export $WORK/registry.json" "telemetry" "config list" "config validate"; do
+    # shellcheck disable=SC2086 # the words of $args are the arguments
+    skh $args --json
+    if grep -q -- "--json" "$WORK/err" || [ "$(head -c1 "$WORK/out")" != "{" ]; then
+        not_ok "$args --json: global option after the verb" "exit $status"
+    else
+        ok "$args --json: global option after the verb"
+    fi
+    # shellcheck disable=SC2086
+    skh $args -q
+    if grep -q -- "'-q'" "$WORK/err"; then not_ok "$args -q: global option after the verb"; else
+        ok "$args -q: global option after the verb"
+    fi
+done
+expect 0 "skill --json list: before a subcommand too" skill --json list
+out_has '"skills": [' "the JSON answer"
+expect 0 "-q and --json after the verb, with --db before it" --db "$SKILLHOST_DB" telemetry -q --json
+out_has '"total_executions"' "telemetry answers in JSON"
+
 # The CLI uses only the embedding API (<skillhost/host.h>, DESIGN §10): no
 # core/cli file includes a runtime header, and the objects the command is
 # linked from call nothing of the runtime's but skh_* functions.  (skillhost

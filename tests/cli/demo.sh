@@ -42,9 +42,10 @@ db=$(sed -n 's/.*throw-away database: //p' "$WORK/out")
 expect 2 "an unknown argument is refused" demo --nope
 err_has "unexpected argument '--nope'" "and named"
 
-# --json --keep: the report, and the database left in $TMPDIR to look at.
+# --json --keep: the report, and the database left in $TMPDIR to look at.  (--json
+# after the verb: the global option, as before it.)
 export TMPDIR="$WORK"
-expect 0 "demo --json --keep" --json demo --keep
+expect 0 "demo --json --keep" demo --json --keep
 out_has '"ab": {' "json report of the A/B test"
 out_has '"evaluation": {' "json report of the evaluation"
 out_has '"telemetry": {' "json report of the telemetry"

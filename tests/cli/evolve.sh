@@ -71,6 +71,19 @@ esac
 same "$(json_get test_id)" "$(sql "SELECT test_id FROM ab_test_assignments WHERE status='running'")" \
     "--json: the running test"
 
+# --json and -q after the verb: two fresh skills, each with mistakes for the evolver to fix.
+for s in mail news; do
+    expect 0 "register $s" skill add $s --impl keyword_classifier.so --content "$strict" \
+        --state production --evolver keyword_evolver.lua
+    expect 0 "$s misses spam" run $s --input '{"text":"Claim your prize, winner","label":"spam"}'
+done
+expect 0 "evolve NAME --json -q --target N: global options after the verb" evolve mail --json -q --target 25
+same "$(json_get variant)" "mail@v2" "the JSON report"
+same "$(sql "SELECT sample_size_target FROM ab_test_assignments WHERE treatment_version='mail@v2'")" \
+    25 "and the verb's own option after them"
+expect 0 "evolve NAME -q" evolve news -q
+same "$(wc -l <"$WORK/out" | tr -d ' ')" 1 "-q drops the evolver's description line"
+
 # Errors.
 expect 2 "unknown skill" evolve nope
 err_has "nope" "the unknown skill is named"

@@ -86,4 +86,22 @@ expect 0 "--no-react runs once" --json run flaky --no-react --input '{"fidelity_
 out_has '"attempts": 1' "one attempt"
 out_has '"met_threshold": false' "below the bar, still exit 0"
 
+# --json and -q after the verb are the global options, as before it.
+expect 0 "run NAME --input ... --json" run flaky --input '{"fidelity_by_attempt": [0.5, 0.95]}' --json
+out_has '"attempts": 2' "--json after the verb prints the whole result"
+out_has '"met_threshold": true' "with met_threshold"
+expect 0 "run --json in the middle" run flaky --json --no-react --input '{"fidelity_by_attempt": [1.0]}'
+out_has '"attempts": 1' "--json among the verb's options"
+expect 0 "run ... -q" run spam --input '{"text": "free money"}' -q
+out_has '"decision": "spam"' "-q after the verb still prints the output"
+expect 0 "run ... --quiet --json" run spam --input '{"text": "free money"}' --quiet --json
+out_has '"execution_ids": [' "--quiet and --json together"
+# An option's value is the option's: --session takes "-q", and -q is not quiet mode then.
+expect 0 "a value that looks like a global option stays a value" \
+    run flaky --no-react --session -q --input '{"fidelity_by_attempt": [1.0]}' --json
+out_has '"attempts": 1' "the request ran"
+same "$(sql "SELECT COUNT(*) FROM executions WHERE session_id='-q'")" 1 "--session recorded '-q'"
+expect 2 "--db after the verb is still the verb's (unknown) option" run spam --input '{}' --db x
+err_has "unknown option '--db'" "only --json and -q are global after the verb"
+
 done_testing
