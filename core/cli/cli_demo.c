@@ -9,7 +9,9 @@
  *      a variant from those executions, it enters an A/B test, wins it on the
  *      same traffic and is promoted by ab.lua
  *   6. a regression pushed to production, rolled back automatically
- *   7. the telemetry dashboard
+ *   7. a retry that recovers: a low-fidelity attempt retried by ReAct, a
+ *      network error retried by recovery.lua, each second attempt meeting the bar
+ *   8. the telemetry dashboard
  *
  * Text mode narrates; --json prints one report; --keep leaves the database
  * (in $TMPDIR, else /tmp) for a look afterwards.
@@ -531,6 +533,92 @@ static void part_rollback(demo *d)
     skh_free(v2);
 }
 
+/* ---- 7. a retry that recovers ------------------------------------------------ */
+
+/* Step 7's requests: flaky.so does what its input says, attempt by attempt. */
+static const char *const recoveries[] = {
+    "{\"order\": \"A-1001\", \"fidelity_by_attempt\": [0.5, 1.0]}",
+    "{\"order\": \"A-1002\", \"error_by_attempt\": [\"network\", null]}",
+};
+
+/* One request's attempts on a line: "attempt 1: fidelity 0.50 -> attempt 2: ...". */
+static void say_attempts(const demo *d, json_t *res)
+{
+    size_t i;
+    json_t *a;
+    say(d, "     ");
+    json_array_foreach(json_object_get(res, "per_attempt"), i, a)
+    {
+        json_t *error = json_object_get(a, "error");
+        say(d, "%sattempt %lld: ", i ? " -> " : "",
+            (long long)json_integer_value(json_object_get(a, "attempt")));
+        if (json_is_object(error))
+            say(d, "%s error", str(error, "category"));
+        else
+            say(d, "fidelity %.2f", num(a, "fidelity"));
+    }
+    say(d, ", %s the threshold (%.2f)\n",
+        json_is_true(json_object_get(res, "met_threshold")) ? "met" : "below",
+        num(res, "threshold"));
+}
+
+/* Why the attempt after a failed or weak one ran: ReAct's feedback, or recovery.lua's rule. */
+static void say_why(const demo *d, json_t *res)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(res, "per_attempt"), i, a)
+    {
+        json_t *rec = json_object_get(a, "recovery");
+        if (json_is_object(rec) && strcmp(str(rec, "action"), "retry") == 0)
+            say(d, "     recovery.lua: \"%s\", after a %.0f ms wait (full jitter under %.0f ms)\n",
+                str(rec, "reason"), num(rec, "wait_ms"), num(rec, "delay_ms"));
+    }
+    json_t *prev = json_object_get(json_object_get(json_object_get(res, "output"), "echo"),
+                                   "_previous_attempt");
+    if (json_is_object(prev) && !json_is_object(json_object_get(prev, "error")))
+        say(d,
+            "     the retry's input carried _previous_attempt, whose feedback reads\n"
+            "       \"%s\"\n",
+            str(prev, "feedback"));
+}
+
+static void part_retry(demo *d)
+{
+    say(d, "\n7. A retry that recovers.  order_lookup (flaky.so again) is asked twice, and each\n"
+           "   input says how its attempts go.  ReAct runs an attempt again when it follows\n"
+           "   too few of its steps, recovery.lua when it fails with an error it can retry.\n");
+    char *variant = add(d, "order_lookup", "flaky.so", NULL, NULL, NULL);
+    if (!variant)
+        return;
+    json_t *rows = json_array();
+    for (size_t i = 0; i < sizeof recoveries / sizeof *recoveries && !d->failed; i++) {
+        skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
+        eo.session_id = "demo";
+        skh_result *r = NULL;
+        skh_error err;
+        char *text = NULL;
+        /* SKH_EFAILED too ends the story: both requests are meant to recover. */
+        int rc = skh_execute(d->c->host, "order_lookup", recoveries[i], &eo, &r, &err);
+        if (rc == SKH_OK && skh_result_json(r, &text) != SKH_OK) {
+            rc = SKH_ENOMEM;
+            err = (skh_error){.code = SKH_ENOMEM, .what = "demo", .message = "out of memory"};
+        }
+        skh_result_free(r);
+        if (!check(d, rc, &err))
+            break;
+        json_t *res = parsed(text);
+        say(d, "   input %s\n", recoveries[i]);
+        say_attempts(d, res);
+        say_why(d, res);
+        json_array_append_new(rows, res);
+    }
+    json_object_set_new(d->report, "retry",
+                        json_pack("{s:s, s:s, s:o}", "skill", "order_lookup", "variant", variant,
+                                  "requests", rows));
+    skh_free(variant);
+}
+
 static void part_telemetry(demo *d)
 {
     char *text = NULL;
@@ -539,7 +627,7 @@ static void part_telemetry(demo *d)
         return;
     json_t *t = parsed(text);
     say(d,
-        "\n7. Telemetry: %lld executions for %lld requests, %lld needed a retry; "
+        "\n8. Telemetry: %lld executions for %lld requests, %lld needed a retry; "
         "variation win rate %.2f.\n",
         (long long)json_integer_value(json_object_get(t, "total_executions")),
         (long long)json_integer_value(json_object_get(t, "total_requests")),
@@ -611,6 +699,8 @@ int cmd_demo(cli *c, int argc, char **argv)
         part_evolve(&d, c_variant);
     if (!d.failed)
         part_rollback(&d);
+    if (!d.failed)
+        part_retry(&d);
     if (!d.failed)
         part_telemetry(&d);
     if (!d.failed && c->json)

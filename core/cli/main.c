@@ -105,8 +105,8 @@ const cli_verb cli_verbs[] = {
      "Tell the whole story on a throw-away database (in $TMPDIR, else /tmp): the\n"
      "keyword classifier in C and Lua, evaluated, signed off and promoted; a spam\n"
      "wave it misses, a variant proposed by its evolver that wins an A/B test and is\n"
-     "promoted; a regression rolled back; telemetry.  --keep leaves the database\n"
-     "for a look afterwards.\n"},
+     "promoted; a regression rolled back; a retry that recovers (ReAct, then\n"
+     "recovery.lua); telemetry.  --keep leaves the database for a look afterwards.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -33,7 +33,17 @@ same "$(grep -c "rollback of spam_filter@v1 suppressed" "$WORK/err")" 1 \
 
 out_has "served by triage@v1: rolled back automatically" "the regression is rolled back"
 err_has "rolled back triage@v2 -> triage@v1" "the rollback is announced on stderr"
-out_has "Telemetry:" "the telemetry dashboard closes the story"
+# 7: a retry that recovers, once by ReAct (low fidelity), once by recovery.lua (network error).
+out_has "7. A retry that recovers." "step 7 is a retry that recovers"
+out_has "attempt 1: fidelity 0.50 -> attempt 2: fidelity 1.00, met the threshold (0.90)" \
+    "a low-fidelity first attempt, retried by ReAct, meets the threshold on the second"
+out_has '"followed 10 of 20 expected patterns (fidelity 0.50); first missed: s11"' \
+    "the retry was given the first attempt's feedback"
+out_has "attempt 1: network error -> attempt 2: fidelity 1.00, met the threshold (0.90)" \
+    "a network error, retried, recovers on the second attempt"
+out_has 'recovery.lua: "network: retry 1 of 5", after a ' "recovery.lua's decision and its wait"
+out_has "8. Telemetry:" "the telemetry dashboard closes the story"
+out_has "6 needed a retry" "telemetry counts triage's four retried requests and step 7's two"
 [ ! -e "$SKILLHOST_DB" ] && ok "the user's workspace is untouched" || not_ok "the user's workspace is untouched"
 db=$(sed -n 's/.*throw-away database: //p' "$WORK/out")
 [ -n "$db" ] && [ ! -e "$(dirname "$db")" ] && ok "the throw-away folder is removed" ||
@@ -49,6 +59,10 @@ expect 0 "demo --json --keep" demo --json --keep
 out_has '"ab": {' "json report of the A/B test"
 out_has '"evaluation": {' "json report of the evaluation"
 out_has '"telemetry": {' "json report of the telemetry"
+same "$(json_at '$.demo.retry.skill') $(json_at '$.demo.retry.requests[0].attempts') $(json_at '$.demo.retry.requests[0].met_threshold') $(json_at '$.demo.retry.requests[0].fidelity')" \
+    "order_lookup 2 1 [0.5,1.0]" "json: the ReAct retry, two attempts, met the threshold"
+same "$(json_at '$.demo.retry.requests[1].attempts') $(json_at '$.demo.retry.requests[1].met_threshold') $(json_at '$.demo.retry.requests[1].per_attempt[0].error.category') $(json_at '$.demo.retry.requests[1].per_attempt[0].recovery.action')" \
+    "2 1 network retry" "json: the network error retried by recovery.lua"
 out_has '"kept": true' "json says the database is kept"
 out_has '"evolution": {"skill": "spam_filter", "evolver": "keyword_evolver.lua", "serving_before": "spam_filter@v1"' \
     "json report of the evolution"
@@ -100,6 +114,17 @@ if [ -f "$db" ]; then
     same "$(sql "SELECT COUNT(*) FROM (SELECT variant_id FROM executions WHERE skill_id='spam_filter'
         ORDER BY timestamp DESC, execution_id DESC LIMIT 10) WHERE variant_id='spam_filter@v3'")" 10 \
         "it served the requests after the verdict"
+    # Step 7, as recorded: two requests of two attempts each, the second attempt meeting the bar.
+    same "$(sql "SELECT group_concat(n, ' ') FROM (SELECT COUNT(*) AS n FROM executions
+        WHERE skill_id='order_lookup' GROUP BY request_id)")" "2 2" "each recovering request is recorded with 2 attempts"
+    same "$(sql "SELECT e.attempt || ':' || f.pattern_fidelity || ':' || COALESCE(e.error_category, '-')
+        FROM executions e JOIN fidelity_metrics f USING (execution_id) WHERE e.skill_id='order_lookup'
+        ORDER BY e.execution_id" | tr '\n' ' ')" "1:0.5:- 2:1.0:- 1:1.0:network 2:1.0:- " \
+        "per attempt: the low fidelity, then the network error, each followed by a full-fidelity attempt"
+    same "$(sql "SELECT before_fidelity || '->' || after_fidelity || ' ' || (after_fidelity >= 0.9)
+        || ' ' || (description LIKE '%met the threshold%') FROM learning_events
+        WHERE skill_name='order_lookup' AND event_type='react_execution' ORDER BY event_id" | tr '\n' ',')" \
+        "0.5->1.0 1 1,1.0->1.0 1 1," "react_execution events: final fidelity >= 0.9, met the threshold"
 else
     not_ok "the kept database exists" "$db"
 fi
