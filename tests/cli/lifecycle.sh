@@ -137,7 +137,9 @@ expect 0 "status --target-state staged" status spam --target-state staged
 out_has "next promotion: no variant is in the state before it" "no prototype left"
 before=$(sql "SELECT timestamp FROM promotion_events WHERE to_state = 'production'")
 after=$(sql "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', '$before', '+1 second')")
-earlier=$(sql "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', '$before', '-1 second')")
+# Halfway between spam@v1's start in production and the promotion: a fixed offset could fall
+# before spam@v1 existed on a fast machine.
+earlier=$(sql "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', (julianday(created_at) + julianday('$before')) / 2) FROM skill_variations WHERE variation_id = 'spam@v1'")
 expect 0 "status --at before the promotion" status spam --at "$earlier"
 out_has "production at $earlier: spam@v1" "spam@v1 served then"
 expect 0 "status --at after it" status spam --at "$after"
