@@ -43,6 +43,8 @@ typedef struct request {
     plugin *p;
     const store_variant *v;
     const char *skill;
+    const char *input_json; /* the caller's text, which parsed */
+    json_t *expected;       /* the variant's patterns, parsed once per request */
     const skh_exec_options *opts;
     skh_result *r;
     int max_iter;
@@ -213,9 +215,12 @@ static next_step recover(request *q, attempt_rec *a, unsigned retry, double *wai
     return next;
 }
 
-/* Invoke, validate, score.  On SKH_OK the call, output and scores belong to the caller. */
+/*
+ * Invoke, validate, score.  On SKH_OK the call, output, scores and the
+ * breadcrumbs as JSON text (*steps_text) belong to the caller.
+ */
 static int run_call(request *q, const char *input_text, unsigned n, attempt_rec *a, skh_call *call,
-                    json_t *input, json_t **output, scores *sc, skh_error *err)
+                    json_t *input, json_t **output, scores *sc, char **steps_text, skh_error *err)
 {
     call_init(call, input_text, q->v->content, q->v->patterns, n, q->p->name);
     double t0 = host_now_ms(q->host);
@@ -230,16 +235,17 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
     a->message = call->message ? strdup(call->message) : NULL;
     uuid_v7(a->execution_id);
 
-    json_t *expected = json_loads(q->v->patterns, 0, NULL);
+    json_t *steps = steps_array(call);
+    *steps_text = steps ? json_dumps(steps, JSON_COMPACT) : NULL;
     json_t *record = json_pack(
-        "{s:O, s:O, s:o, s:o, s:o, s:f}", "input", input, "output", *output ? *output : json_null(),
-        "steps", steps_array(call), "expected", expected ? expected : json_array(), "error",
+        "{s:O, s:O, s:o, s:O, s:o, s:f}", "input", input, "output", *output ? *output : json_null(),
+        "steps", steps, "expected", q->expected, "error",
         call->category ? json_pack("{s:s, s:s}", "category", skh_category_name(call->category),
                                    "message", call->message ? call->message : "")
                        : json_null(),
         "duration_ms", a->duration_ms);
-    rc = record ? scoring_run(q->host, record, sc, err)
-                : error_set(err, SKH_ENOMEM, q->skill, "out of memory");
+    rc = record && *steps_text ? scoring_run(q->host, record, sc, err)
+                               : error_set(err, SKH_ENOMEM, q->skill, "out of memory");
     json_decref(record);
     if (rc)
         return rc;
@@ -251,13 +257,11 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
 
 static int record_call(request *q, const char *request_id, const char *input_text, unsigned n,
                        const attempt_rec *a, const skh_call *call, const json_t *output,
-                       const scores *sc, const store_request_end *end, skh_error *err)
+                       const scores *sc, const char *steps_text, const store_request_end *end,
+                       skh_error *err)
 {
     char ts[32];
     store_timestamp(ts);
-    json_t *steps = steps_array(call);
-    char *steps_text = steps ? json_dumps(steps, JSON_COMPACT) : NULL;
-    json_decref(steps);
     const skh_exec_options *o = q->opts;
     store_execution ex = {
         .execution_id = a->execution_id,
@@ -268,7 +272,7 @@ static int record_call(request *q, const char *request_id, const char *input_tex
         .timestamp = ts,
         .input = input_text,
         .output = output ? call->output : NULL,
-        .steps = steps_text ? steps_text : "[]",
+        .steps = steps_text,
         .category = call->category,
         .error_message = call->message,
         .fidelity = sc->fidelity,
@@ -293,9 +297,7 @@ static int record_call(request *q, const char *request_id, const char *input_tex
         .critical = o ? o->critical : 0,
         .end = end,
     };
-    int rc = store_record_execution(q->host->st, &ex, err);
-    free(steps_text);
-    return rc;
+    return store_record_execution(q->host->st, &ex, err);
 }
 
 /* The input of the next ReAct iteration: the original plus what went wrong. */
@@ -328,10 +330,12 @@ static int run_request(request *q, json_t *input, skh_error *err)
     double before = NAN;
 
     for (unsigned n = 1;; n++) {
-        char *input_text = json_dumps(attempt_input, JSON_COMPACT);
+        /* The first attempt runs on the caller's own text, which parsed: no need to print it. */
+        char *printed = attempt_input == input ? NULL : json_dumps(attempt_input, JSON_COMPACT);
+        const char *input_text = attempt_input == input ? q->input_json : printed;
         attempt_rec *a = input_text ? new_attempt(r) : NULL;
         if (!a) {
-            free(input_text);
+            free(printed);
             rc = error_set(err, SKH_ENOMEM, q->skill, "out of memory");
             break;
         }
@@ -339,14 +343,16 @@ static int run_request(request *q, json_t *input, skh_error *err)
         skh_call call;
         json_t *output = NULL;
         scores sc;
+        char *steps_text = NULL;
         memset(&sc, 0, sizeof sc);
-        rc = run_call(q, input_text, n, a, &call, attempt_input, &output, &sc, err);
+        rc = run_call(q, input_text, n, a, &call, attempt_input, &output, &sc, &steps_text, err);
         if (rc) {
             /* Nothing ran, or it could not be scored: not an attempt to record. */
             call_release(&call);
             scores_release(&sc);
             json_decref(output);
-            free(input_text);
+            free(steps_text);
+            free(printed);
             r->nattempts--;
             free(a->message);
             free(a->failed_at_step);
@@ -382,7 +388,7 @@ static int run_request(request *q, json_t *input, skh_error *err)
                  a->category ? skh_category_name(a->category)
                  : success   ? "met the threshold"
                              : "below the threshold");
-        int wrc = record_call(q, r->request_id, input_text, n, a, &call, output, &sc,
+        int wrc = record_call(q, r->request_id, input_text, n, a, &call, output, &sc, steps_text,
                               next == NEXT_END ? &end : NULL, err);
         if (wrc && store_rc == SKH_OK) {
             /* Keep going: the caller still gets the output, marked recorded: false. */
@@ -399,7 +405,8 @@ static int run_request(request *q, json_t *input, skh_error *err)
         }
         call_release(&call);
         scores_release(&sc);
-        free(input_text);
+        free(steps_text);
+        free(printed);
         json_decref(final_output);
         final_output = output;
 
@@ -557,7 +564,7 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
     store_variant v;
     ab_live live;
     memset(&v, 0, sizeof v);
-    request q = {.host = host, .skill = skill, .opts = opts, .v = &v};
+    request q = {.host = host, .skill = skill, .input_json = input_json, .opts = opts, .v = &v};
     /* Routing reads one snapshot, released before the skill runs. */
     store_snapshot_begin(host->st);
     int rc = resolve_variant(&q, &v, &live, err);
@@ -566,6 +573,10 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
     store_snapshot_end(host->st);
     if (rc == SKH_OK)
         rc = host_variant_plugin(host, &v, &q.p, err);
+    if (rc == SKH_OK && !(q.expected = json_loads(v.patterns ? v.patterns : "[]", 0, NULL)))
+        q.expected = json_array(); /* the store refuses patterns that are not an array */
+    if (rc == SKH_OK && !q.expected)
+        rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
     if (rc == SKH_OK && !(q.r = calloc(1, sizeof *q.r)))
         rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
     if (rc == SKH_OK && !(q.r->variant = strdup(v.variant_id)))
@@ -585,6 +596,7 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
         store_snapshot_end(host->st);
     }
     store_variant_free(&v);
+    json_decref(q.expected);
     json_decref(input);
     if (q.r && q.r->nattempts == 0) {
         skh_result_free(q.r);
