@@ -130,13 +130,16 @@ static store_rb_decision decision_of(const breaker_cfg *cfg, const char *verdict
     return d;
 }
 
-int breaker_admit(skh_host *host, const char *skill, const char *variant_id, int *allow,
+int breaker_admit(skh_host *host, const char *skill, const char *variant_id, int *allow, int *clean,
                   char **fallback, skh_error *err)
 {
     store_breaker b;
     *allow = 1;
+    *clean = 0;
     *fallback = NULL;
     int rc = store_breaker_get(host->st, variant_id, &b, err);
+    if (rc == SKH_OK)
+        *clean = !b.exists || (strcmp(b.state, "closed") == 0 && b.failures == 0);
     if (rc || !b.exists || strcmp(b.state, "closed") == 0)
         return rc;
 

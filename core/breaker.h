@@ -14,10 +14,12 @@
  * when it is open, its cool-down has passed and this request wins the one
  * half-open probe (atomic); 0 otherwise.  *fallback (caller frees) names
  * the variant to run instead when not allowed (the previous production
- * variant, or NULL when there is none).
+ * variant, or NULL when there is none).  *clean = 1 when the variant has no
+ * breaker row, or a closed one with no failure counted: a success then has
+ * nothing to reset, and the request need not read the breaker again.
  */
 int breaker_admit(skh_host *host, const char *skill, const char *variant_id, int *allow,
-                  char **fallback, skh_error *err);
+                  int *clean, char **fallback, skh_error *err);
 
 /* After the request: count a failure (crash, or as recovery.lua's breaker flag says) or close. */
 int breaker_record(skh_host *host, const char *skill, const char *variant_id, int failed,

@@ -54,6 +54,7 @@ typedef struct request {
     const char *test_id; /* the A/B test this request is a trial of, or NULL */
     int arm;             /* 0 control, 1 treatment */
     int breaker_failure; /* the request failed in a way recovery.lua counts toward the breaker */
+    int breaker_clean;   /* routing found the variant's breaker with nothing to reset */
     char fallback_from[160]; /* the variant whose open breaker sent us elsewhere, or "" */
 } request;
 
@@ -497,11 +498,13 @@ static int admit_variant(request *q, store_variant *v, const ab_live *live, skh_
 {
     int allow = 1;
     char *fallback = NULL;
-    int rc = breaker_admit(q->host, q->skill, v->variant_id, &allow, &fallback, err);
+    int rc =
+        breaker_admit(q->host, q->skill, v->variant_id, &allow, &q->breaker_clean, &fallback, err);
     if (rc || allow) {
         free(fallback);
         return rc;
     }
+    q->breaker_clean = 0; /* said of the variant we are not running */
     const char *to = q->test_id && q->arm ? live->control : fallback;
     if (!to) {
         error_set_category(err, SKH_EFAILED, SKH_ERR_UNAVAILABLE, q->skill,
@@ -532,7 +535,13 @@ static void after_request(request *q)
     if (!r->nattempts || (q->opts && q->opts->evaluation))
         return;
     int failed = !r->output && !r->skipped && q->breaker_failure;
-    if (breaker_record(q->host, q->skill, q->v->variant_id, failed, &e) != SKH_OK)
+    /*
+     * A success on a breaker routing found clean has nothing to reset.  A
+     * failure another process counted while this request ran stays counted:
+     * the success came before it as far as routing could tell.
+     */
+    if ((failed || !q->breaker_clean) &&
+        breaker_record(q->host, q->skill, q->v->variant_id, failed, &e) != SKH_OK)
         fprintf(stderr, "skillhost: %s: circuit breaker not updated: %s\n", e.what, e.message);
     if (q->test_id && r->recorded && !r->skipped &&
         ab_after_trial(q->host, q->test_id, &e) != SKH_OK)

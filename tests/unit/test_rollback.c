@@ -750,10 +750,11 @@ static void test_freeze(void **state)
     char *v = run(f, "frz", "{}");
     assert_string_equal(v, "frz@v1");
     free(v);
-    int allow = 1;
+    int allow = 1, clean = -1;
     char *fallback = NULL;
     skh_error err;
-    assert_int_equal(breaker_admit(f->host, "frz", "frz@v2", &allow, &fallback, &err), SKH_OK);
+    assert_int_equal(breaker_admit(f->host, "frz", "frz@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
     assert_int_equal(allow, 0);
     assert_string_equal(fallback, "frz@v1");
     free(fallback);
@@ -813,6 +814,36 @@ static void backdate_opened(fixture *f, const char *variant, int seconds)
     sql_exec(f->db, sql);
 }
 
+/* A success forgets the failures counted before it; routing says when there are none. */
+static void test_breaker_success_resets(void **state)
+{
+    fixture *f = *state;
+    two_production(f, "rst");
+    int allow = 0, clean = -1;
+    char *fallback = NULL;
+    skh_error err;
+    assert_int_equal(breaker_admit(f->host, "rst", "rst@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
+    assert_int_equal(clean, 1); /* no row at all */
+    for (int i = 0; i < 2; i++) {
+        char *v = run(f, "rst", "{\"error_by_attempt\":[\"crash\"]}");
+        free(v);
+    }
+    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", NULL, "closed 2");
+    assert_int_equal(breaker_admit(f->host, "rst", "rst@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
+    assert_int_equal(allow, 1);
+    assert_int_equal(clean, 0);
+    char *v = run(f, "rst", "{}");
+    assert_string_equal(v, "rst@v2");
+    free(v);
+    assert_text(f, "SELECT state || ' ' || failures FROM circuit_breakers", NULL, "closed 0");
+    assert_int_equal(breaker_admit(f->host, "rst", "rst@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
+    assert_int_equal(clean, 1);
+    assert_null(fallback);
+}
+
 static void test_breaker(void **state)
 {
     fixture *f = *state;
@@ -849,13 +880,15 @@ static void test_breaker(void **state)
 
     /* After the cool-down one request -- and only one -- probes; its failure re-opens. */
     backdate_opened(f, "brk@v2", 31);
-    int allow = 0;
+    int allow = 0, clean = -1;
     char *fallback = NULL;
     skh_error err;
-    assert_int_equal(breaker_admit(f->host, "brk", "brk@v2", &allow, &fallback, &err), SKH_OK);
+    assert_int_equal(breaker_admit(f->host, "brk", "brk@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
     assert_int_equal(allow, 1);
     assert_null(fallback);
-    assert_int_equal(breaker_admit(f->host, "brk", "brk@v2", &allow, &fallback, &err), SKH_OK);
+    assert_int_equal(breaker_admit(f->host, "brk", "brk@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
     assert_int_equal(allow, 0);
     assert_string_equal(fallback, "brk@v1");
     free(fallback);
@@ -871,7 +904,8 @@ static void test_breaker(void **state)
 
     /* A probe that never reports is replaced after another cool-down. */
     backdate_opened(f, "brk@v2", 31);
-    assert_int_equal(breaker_admit(f->host, "brk", "brk@v2", &allow, &fallback, &err), SKH_OK);
+    assert_int_equal(breaker_admit(f->host, "brk", "brk@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
     assert_int_equal(allow, 1);
     backdate_opened(f, "brk@v2", 31);
     /* Its success closes the breaker, and the variant serves again. */
@@ -921,9 +955,10 @@ static void test_breaker_settings_from_policy(void **state)
     assert_int_equal(breaker_record(f->host, "cfg", "cfg@v2", 1, &err), SKH_OK);
     assert_text(f, "SELECT state FROM circuit_breakers", NULL, "open");
     backdate_opened(f, "cfg@v2", 6);
-    int allow = 0;
+    int allow = 0, clean = -1;
     char *fallback = NULL;
-    assert_int_equal(breaker_admit(f->host, "cfg", "cfg@v2", &allow, &fallback, &err), SKH_OK);
+    assert_int_equal(breaker_admit(f->host, "cfg", "cfg@v2", &allow, &clean, &fallback, &err),
+                     SKH_OK);
     assert_int_equal(allow, 1);
     assert_int_equal(breaker_record(f->host, "cfg", "cfg@v2", 0, &err), SKH_OK);
     assert_text(f, "SELECT state FROM circuit_breakers", NULL, "closed");
@@ -1049,6 +1084,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_demote_staged, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_freeze, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_policy_error_fails_safe, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_breaker_success_resets, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_breaker, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_breaker_settings_from_policy, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_manual_rollback, setup, fixture_teardown),
