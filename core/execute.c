@@ -238,16 +238,15 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
 
     json_t *steps = steps_array(call);
     *steps_text = steps ? json_dumps(steps, JSON_COMPACT) : NULL;
-    json_t *record = json_pack(
-        "{s:O, s:O, s:o, s:O, s:o, s:f}", "input", input, "output", *output ? *output : json_null(),
-        "steps", steps, "expected", q->expected, "error",
-        call->category ? json_pack("{s:s, s:s}", "category", skh_category_name(call->category),
-                                   "message", call->message ? call->message : "")
-                       : json_null(),
-        "duration_ms", a->duration_ms);
-    rc = record && *steps_text ? scoring_run(q->host, record, sc, err)
-                               : error_set(err, SKH_ENOMEM, q->skill, "out of memory");
-    json_decref(record);
+    json_decref(steps);
+    scoring_input si = {.input = input,
+                        .output = *output,
+                        .steps = (const char *const *)call->steps,
+                        .nsteps = call->nsteps,
+                        .expected = q->expected,
+                        .failed = call->category != SKH_ERR_NONE};
+    rc = *steps_text ? scoring_run(q->host, &si, sc, err)
+                     : error_set(err, SKH_ENOMEM, q->skill, "out of memory");
     if (rc)
         return rc;
     a->fidelity = sc->fidelity;

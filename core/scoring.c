@@ -8,60 +8,78 @@
 #include "scoring.h"
 
 /* The built-in scorers' cores (plugins/pattern_fidelity.c, plugins/outcome.c). */
-json_t *builtin_pattern_fidelity_score(const json_t *rec, char *why, size_t whylen);
-json_t *builtin_outcome_score(const json_t *rec);
+size_t builtin_pattern_match(const char *const *steps, size_t nsteps, const char *const *expected,
+                             size_t n, unsigned char *hit);
+void builtin_outcome_fields(const json_t *input, const json_t *output, int failed,
+                            const char **decision, double *confidence, const char **reasoning,
+                            int *correct);
 
-static char *dup_string_member(json_t *o, const char *key)
+/* Patterns a variant expects, few in practice: on the stack up to this many. */
+#define PATTERNS_ON_STACK 32
+
+static int fidelity_of(const scoring_input *in, scores *out, skh_error *err)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? strdup(s) : NULL;
+    size_t n = json_array_size(in->expected);
+    const char *stack_v[PATTERNS_ON_STACK];
+    unsigned char stack_hit[PATTERNS_ON_STACK];
+    const char **ev = n <= PATTERNS_ON_STACK ? stack_v : malloc(n * sizeof *ev);
+    unsigned char *hit = n <= PATTERNS_ON_STACK ? stack_hit : malloc(n);
+    int rc = SKH_OK;
+    if (!ev || !hit) {
+        rc = error_set(err, SKH_ENOMEM, "pattern_fidelity", "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(ev[i] = json_string_value(json_array_get(in->expected, i)))) {
+            rc = error_set_category(err, SKH_EPLUGIN, SKH_ERR_VALIDATION, "pattern_fidelity",
+                                    "scorer failed: expected patterns must be strings");
+            goto done;
+        }
+    size_t k = builtin_pattern_match(in->steps, in->nsteps, ev, n, hit);
+    out->fidelity = n == 0 ? 1.0 : (double)k / (double)n;
+    out->followed = (int)k;
+    out->missed = (int)(n - k);
+    /* The common case, nothing missed, needs no JSON at all. */
+    json_t *missed = k < n ? json_array() : NULL;
+    int oom = k < n && !missed;
+    for (size_t i = 0; i < n && !oom; i++) {
+        if (hit[i])
+            continue;
+        if (!out->failed_at_step)
+            oom = !(out->failed_at_step = strdup(ev[i]));
+        oom = oom || json_array_append(missed, json_array_get(in->expected, i)) != 0;
+    }
+    if (!oom)
+        oom = !(out->missed_json = k == n ? strdup("[]") : json_dumps(missed, JSON_COMPACT));
+    json_decref(missed);
+    if (oom)
+        rc = error_set(err, SKH_ENOMEM, "pattern_fidelity", "out of memory");
+done:
+    if (ev != stack_v)
+        free(ev);
+    if (hit != stack_hit)
+        free(hit);
+    return rc;
 }
 
-int scoring_run(skh_host *host, json_t *record, scores *out, skh_error *err)
+int scoring_run(skh_host *host, const scoring_input *in, scores *out, skh_error *err)
 {
+    (void)host;
     memset(out, 0, sizeof *out);
     out->correct = -1;
     out->confidence = NAN;
-
-    /*
-     * The built-ins are called on the record as it is: the plugin ABI's
-     * print and parse on each side cost more than scoring itself.
-     */
-    char why[256];
-    json_t *fid = builtin_pattern_fidelity_score(record, why, sizeof why);
-    json_t *outc = fid ? builtin_outcome_score(record) : NULL;
-    int rc = SKH_OK;
-    if (!fid)
-        rc = error_set_category(err, SKH_EPLUGIN,
-                                strstr(why, "memory") ? SKH_ERR_INTERNAL : SKH_ERR_VALIDATION,
-                                "pattern_fidelity", "scorer failed: %s", why);
-    else if (!outc)
-        rc = error_set(err, SKH_ENOMEM, "outcome", "out of memory");
-    if (rc)
-        goto done;
-
-    out->fidelity = json_number_value(json_object_get(fid, "pattern_fidelity"));
-    out->followed = (int)json_integer_value(json_object_get(fid, "patterns_followed"));
-    out->missed = (int)json_integer_value(json_object_get(fid, "patterns_missed"));
-    json_t *missed = json_object_get(fid, "missed");
-    out->missed_json = json_is_array(missed) ? json_dumps(missed, JSON_COMPACT) : strdup("[]");
-    out->failed_at_step = dup_string_member(fid, "failed_at_step");
-
-    out->decision = dup_string_member(outc, "decision");
-    if (!out->decision)
-        out->decision = strdup("");
-    json_t *correct = json_object_get(outc, "correct");
-    out->correct = json_is_boolean(correct) ? json_is_true(correct) : -1;
-    json_t *conf = json_object_get(outc, "confidence");
-    out->confidence = json_is_number(conf) ? json_number_value(conf) : NAN;
-    out->reasoning = dup_string_member(outc, "reasoning");
-    if (!out->missed_json || !out->decision) {
-        scores_release(out);
-        rc = error_set(err, SKH_ENOMEM, "scoring", "out of memory");
+    int rc = fidelity_of(in, out, err);
+    if (rc == SKH_OK) {
+        const char *decision, *reasoning;
+        builtin_outcome_fields(in->input, in->output, in->failed, &decision, &out->confidence,
+                               &reasoning, &out->correct);
+        out->decision = strdup(decision);
+        out->reasoning = reasoning ? strdup(reasoning) : NULL;
+        if (!out->decision || (reasoning && !out->reasoning))
+            rc = error_set(err, SKH_ENOMEM, "outcome", "out of memory");
     }
-done:
-    json_decref(fid);
-    json_decref(outc);
+    if (rc)
+        scores_release(out);
     return rc;
 }
 

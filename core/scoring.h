@@ -1,6 +1,7 @@
 /*
- * Scoring one execution: the built-in scorers (plugins/pattern_fidelity.c,
- * plugins/outcome.c) read an execution record and return their scores.
+ * Scoring one execution with the built-in scorers' cores
+ * (plugins/pattern_fidelity.c, plugins/outcome.c), called on what the host
+ * holds: no execution record is built and no scores object comes back.
  */
 #ifndef SKH_CORE_SCORING_H
 #define SKH_CORE_SCORING_H
@@ -20,12 +21,22 @@ typedef struct scores {
     char *reasoning;      /* NULL when none */
 } scores;
 
+/* What the built-in scorers read of one execution; everything borrowed. */
+typedef struct scoring_input {
+    const json_t *input;  /* the attempt's input object */
+    const json_t *output; /* the output object, NULL when the call failed */
+    const char *const *steps;
+    size_t nsteps;
+    const json_t *expected; /* JSON array of strings: the variant's patterns */
+    int failed;             /* the call ended in an error */
+} scoring_input;
+
 /*
- * record: {"input","output","steps","expected","error","duration_ms"}.
- * A scorer that fails is a SKH_EPLUGIN error naming it: an execution is
- * never recorded with made-up scores.
+ * Pattern fidelity and outcome of one execution.  A scorer that fails is a
+ * SKH_EPLUGIN error naming it: an execution is never recorded with made-up
+ * scores.
  */
-int scoring_run(skh_host *host, json_t *record, scores *out, skh_error *err);
+int scoring_run(skh_host *host, const scoring_input *in, scores *out, skh_error *err);
 void scores_release(scores *s);
 
 #endif

@@ -6,6 +6,7 @@
  * input carries a label.  A failed execution with a label is never correct;
  * without a label correctness is unknown (null), not false.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,34 +15,47 @@
 #include <skillhost/plugin.h>
 
 /*
- * What the record decided, as a JSON object; NULL when memory ran out.
- * Not static in the built-in copy: the host calls it on the record it
- * already holds, without the text round trip of the plugin ABI.
+ * What an execution decided, from its input and output objects: decision
+ * ("" when none), confidence (NAN when none), reasoning (NULL when none),
+ * correct (1, 0, or -1 when the input has no label).  The strings are
+ * borrowed from output.  Not static in the built-in copy: the host scores
+ * the objects it holds with it, with no record in between.
  */
 #ifdef SKH_BUILTIN_SCORERS
-json_t *builtin_outcome_score(const json_t *rec);
+void builtin_outcome_fields(const json_t *input, const json_t *output, int failed,
+                            const char **decision, double *confidence, const char **reasoning,
+                            int *correct);
 #else
 static
 #endif
-json_t *builtin_outcome_score(const json_t *rec)
+void builtin_outcome_fields(const json_t *input, const json_t *output, int failed,
+                            const char **decision, double *confidence, const char **reasoning,
+                            int *correct)
 {
-    json_t *output = json_object_get(rec, "output");
-    json_t *input = json_object_get(rec, "input");
-    json_t *error = json_object_get(rec, "error");
-    json_t *decision = json_object_get(output, "decision");
-    json_t *confidence = json_object_get(output, "confidence");
-    json_t *reasoning = json_object_get(output, "reasoning");
-    json_t *label = json_object_get(input, "label");
+    /* jansson's getters take non-const objects but only read them. */
+    json_t *out = (json_t *)output, *in = (json_t *)input;
+    json_t *dec = json_object_get(out, "decision"), *conf = json_object_get(out, "confidence");
+    json_t *why = json_object_get(out, "reasoning"), *label = json_object_get(in, "label");
+    *decision = json_is_string(dec) ? json_string_value(dec) : "";
+    *confidence = json_is_number(conf) ? json_number_value(conf) : NAN;
+    *reasoning = json_is_string(why) ? json_string_value(why) : NULL;
+    *correct =
+        json_is_string(label) ? !failed && strcmp(json_string_value(label), *decision) == 0 : -1;
+}
 
-    const char *dec = json_is_string(decision) ? json_string_value(decision) : "";
-    json_t *correct = json_null();
-    if (json_is_string(label))
-        correct = json_boolean((!error || json_is_null(error)) &&
-                               strcmp(json_string_value(label), dec) == 0);
-    return json_pack(
-        "{s:s, s:o, s:o, s:O}", "decision", dec, "confidence",
-        json_is_number(confidence) ? json_real(json_number_value(confidence)) : json_null(),
-        "correct", correct, "reasoning", json_is_string(reasoning) ? reasoning : json_null());
+/* What the record decided, as a JSON object; NULL when memory ran out. */
+static json_t *outcome_score(const json_t *rec)
+{
+    json_t *error = json_object_get(rec, "error");
+    const char *dec, *why;
+    double conf;
+    int correct;
+    builtin_outcome_fields(json_object_get(rec, "input"), json_object_get(rec, "output"),
+                           error && !json_is_null(error), &dec, &conf, &why, &correct);
+    return json_pack("{s:s, s:o, s:o, s:o}", "decision", dec, "confidence",
+                     isnan(conf) ? json_null() : json_real(conf), "correct",
+                     correct < 0 ? json_null() : json_boolean(correct), "reasoning",
+                     why ? json_string(why) : json_null());
 }
 
 /* The shortest text that reads back as the same value, reals included. */
@@ -74,7 +88,7 @@ static int cb_score(void *state, skh_call *call)
         json_decref(rec);
         return skh_fail(call, SKH_ERR_VALIDATION, msg);
     }
-    json_t *scores = builtin_outcome_score(rec);
+    json_t *scores = outcome_score(rec);
     json_decref(rec);
     char *text = scores ? dump_exact(scores) : NULL;
     json_decref(scores);

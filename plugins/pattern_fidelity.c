@@ -28,17 +28,44 @@ static int strings_only(const json_t *arr)
 }
 
 /*
- * The scores of one record, as a JSON object; NULL with why set when the
- * record is unusable or memory ran out.  Not static in the built-in copy:
- * the host calls it on the record it already holds, without the text
- * round trip of the plugin ABI.
+ * The matching itself, on plain strings: hit[i] = 1 when expected[i] was
+ * followed.  Returns how many were.  Not static in the built-in copy: the
+ * host scores the breadcrumbs it holds with it, with no JSON in between.
  */
 #ifdef SKH_BUILTIN_SCORERS
-json_t *builtin_pattern_fidelity_score(const json_t *rec, char *why, size_t whylen);
+size_t builtin_pattern_match(const char *const *steps, size_t nsteps, const char *const *expected,
+                             size_t n, unsigned char *hit);
 #else
 static
 #endif
-json_t *builtin_pattern_fidelity_score(const json_t *rec, char *why, size_t whylen)
+size_t builtin_pattern_match(const char *const *steps, size_t nsteps, const char *const *expected,
+                             size_t n, unsigned char *hit)
+{
+    size_t cursor = 0, followed = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = cursor;
+        while (j < nsteps && strcmp(steps[j], expected[i]) != 0)
+            j++;
+        hit[i] = j < nsteps;
+        if (hit[i]) {
+            cursor = j + 1;
+            followed++;
+        }
+    }
+    return followed;
+}
+
+/* The strings of a JSON array of strings (n of them), or NULL when memory ran out. */
+static const char **strings_of(const json_t *arr, size_t n)
+{
+    const char **v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = json_string_value(json_array_get(arr, i));
+    return v;
+}
+
+/* The scores of one record, as a JSON object; NULL with why set when it is unusable. */
+static json_t *pattern_fidelity_score(const json_t *rec, char *why, size_t whylen)
 {
     json_t *steps = json_object_get(rec, "steps");
     json_t *expected = json_object_get(rec, "expected");
@@ -48,42 +75,37 @@ json_t *builtin_pattern_fidelity_score(const json_t *rec, char *why, size_t whyl
         snprintf(why, whylen, "pattern_fidelity: steps and expected must be arrays of strings");
         return NULL;
     }
+    size_t nsteps = json_array_size(steps), n = json_array_size(expected);
+    const char **sv = strings_of(steps, nsteps), **ev = strings_of(expected, n);
+    unsigned char *hit = malloc(n ? n : 1);
     json_t *followed = json_array(), *missed = json_array(), *out = NULL;
-    if (!followed || !missed)
+    if (!sv || !ev || !hit || !followed || !missed)
         goto oom;
-    size_t nsteps = json_array_size(steps), n = json_array_size(expected), cursor = 0;
+    size_t k = builtin_pattern_match(sv, nsteps, ev, n, hit);
     const char *first_missed = NULL;
     for (size_t i = 0; i < n; i++) {
-        json_t *want = json_array_get(expected, i);
-        size_t j = cursor;
-        while (j < nsteps && !json_equal(json_array_get(steps, j), want))
-            j++;
-        if (j < nsteps) {
-            cursor = j + 1;
-            if (json_array_append(followed, want) != 0)
-                goto oom;
-        } else {
-            if (!first_missed)
-                first_missed = json_string_value(want);
-            if (json_array_append(missed, want) != 0)
-                goto oom;
-        }
+        if (!hit[i] && !first_missed)
+            first_missed = ev[i];
+        if (json_array_append(hit[i] ? followed : missed, json_array_get(expected, i)) != 0)
+            goto oom;
     }
-    size_t k = json_array_size(followed);
     double fidelity = n == 0 ? 1.0 : (double)k / (double)n;
     /* "o" hands followed and missed over, also when the pack fails. */
     out = json_pack("{s:f, s:I, s:I, s:o, s:o, s:s?}", "pattern_fidelity", fidelity,
                     "patterns_followed", (json_int_t)k, "patterns_missed", (json_int_t)(n - k),
                     "followed", followed, "missed", missed, "failed_at_step", first_missed);
+    followed = missed = NULL;
     if (out)
-        return out;
-    snprintf(why, whylen, "pattern_fidelity: out of memory");
-    return NULL;
+        goto done;
 oom:
     json_decref(followed);
     json_decref(missed);
     snprintf(why, whylen, "pattern_fidelity: out of memory");
-    return NULL;
+done:
+    free(sv);
+    free(ev);
+    free(hit);
+    return out;
 }
 
 /* The shortest text that reads back as the same value, reals included. */
@@ -117,7 +139,7 @@ static int cb_score(void *state, skh_call *call)
         json_decref(rec);
         return skh_fail(call, SKH_ERR_VALIDATION, why);
     }
-    json_t *scores = builtin_pattern_fidelity_score(rec, why, sizeof why);
+    json_t *scores = pattern_fidelity_score(rec, why, sizeof why);
     json_decref(rec);
     if (!scores)
         return skh_fail(call, strstr(why, "memory") ? SKH_ERR_INTERNAL : SKH_ERR_VALIDATION, why);
