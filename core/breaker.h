@@ -18,8 +18,8 @@
  * breaker row, or a closed one with no failure counted: a success then has
  * nothing to reset, and the request need not read the breaker again.
  */
-int breaker_admit(skh_host *host, const char *skill, const char *variant_id, int *allow,
-                  int *clean, char **fallback, skh_error *err);
+int breaker_admit(skh_host *host, const char *skill, const char *variant_id, int *allow, int *clean,
+                  char **fallback, skh_error *err);
 
 /* After the request: count a failure (crash, or as recovery.lua's breaker flag says) or close. */
 int breaker_record(skh_host *host, const char *skill, const char *variant_id, int failed,
