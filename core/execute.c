@@ -245,7 +245,7 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
                         .nsteps = call->nsteps,
                         .expected = q->expected,
                         .failed = call->category != SKH_ERR_NONE};
-    rc = *steps_text ? scoring_run(q->host, &si, sc, err)
+    rc = *steps_text ? scoring_run(&si, sc, err)
                      : error_set(err, SKH_ENOMEM, q->skill, "out of memory");
     if (rc)
         return rc;

@@ -62,9 +62,8 @@ done:
     return rc;
 }
 
-int scoring_run(skh_host *host, const scoring_input *in, scores *out, skh_error *err)
+int scoring_run(const scoring_input *in, scores *out, skh_error *err)
 {
-    (void)host;
     memset(out, 0, sizeof *out);
     out->correct = -1;
     out->confidence = NAN;

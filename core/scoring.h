@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "host_internal.h"
+#include <skillhost/host.h>
 
 typedef struct scores {
     double fidelity;
@@ -36,7 +36,7 @@ typedef struct scoring_input {
  * SKH_EPLUGIN error naming it: an execution is never recorded with made-up
  * scores.
  */
-int scoring_run(skh_host *host, const scoring_input *in, scores *out, skh_error *err);
+int scoring_run(const scoring_input *in, scores *out, skh_error *err);
 void scores_release(scores *s);
 
 #endif
