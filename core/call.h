@@ -32,6 +32,11 @@ struct skh_call {
      * member, only its plain (non-table) members are wanted.
      */
     const char *brief_unless;
+    /*
+     * The wall-clock time the call may take, in ms (the request's time
+     * left); 0: the loader's own limit (plugin_limits.timeout_ms).
+     */
+    double timeout_ms;
 };
 
 /* The function table every call carries. */

@@ -340,9 +340,17 @@ static const char migration_1[] =
  */
 static const char migration_2[] =
 "ALTER TABLE executions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;\n";
+
+/*
+ * Version 3: skill_variations.isolation is where the variant's .so runs
+ * ("process" or "inline"); NULL leaves it to the plugins.isolation key.
+ */
+static const char migration_3[] =
+"ALTER TABLE skill_variations ADD COLUMN isolation TEXT"
+" CHECK (isolation IS NULL OR isolation IN ('process', 'inline'));\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1, migration_2};
+static const char *const migrations[] = {migration_1, migration_2, migration_3};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
