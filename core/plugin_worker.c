@@ -407,10 +407,18 @@ __attribute__((noreturn)) static void worker_main(const char *path, const plugin
     setpgid(0, 0);
     __fpurge(stdout);
     worker_fds(sock, out);
+    /*
+     * The host's signal handlers are not the plugin's: a fault must end the
+     * worker, not run an embedding program's handler (a test harness's
+     * SIGSEGV handler would longjmp back into the harness, in the worker).
+     */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_DFL);
-    signal(SIGXCPU, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Address-space limits and the sanitizers' shadow memory do not mix. */
 #if !defined(__SANITIZE_ADDRESS__)
     set_limit(RLIMIT_AS, lim->worker_memory);
