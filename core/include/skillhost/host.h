@@ -232,6 +232,26 @@ int skh_evolve_report(skh_host *host, const char *skill, const skh_evolve_option
 int skh_evaluate(skh_host *host, const char *skill, const char *variant, const char *cases_path,
                  char **json, skh_error *err);
 
+/* skh_evaluate with more choices; NULL options: skh_evaluate's. */
+typedef struct skh_evaluate_options {
+    uint32_t struct_size; /* sizeof(skh_evaluate_options) */
+    const char *variant;  /* "skill@vN"; NULL: the serving variant */
+    /*
+     * Cases run side by side, each worker on a host of its own opened on the
+     * same database (0 or 1: one at a time on host).  The report is the same
+     * for any number: cases are reported in file order.
+     */
+    unsigned jobs;
+    /*
+     * Called with 0 before the first case and after each case that ran, from
+     * the worker that ran it (one call at a time): done of total cases.
+     */
+    void (*progress)(void *arg, size_t done, size_t total);
+    void *progress_arg;
+} skh_evaluate_options;
+int skh_evaluate_with(skh_host *host, const char *skill, const char *cases_path,
+                      const skh_evaluate_options *opts, char **json, skh_error *err);
+
 typedef struct skh_approval {
     uint32_t struct_size; /* sizeof(skh_approval) */
     const char *variant;  /* "skill@vN" */
