@@ -24,8 +24,23 @@ typedef struct cli_verb {
     const char *help;                          /* the rest of --help */
 } cli_verb;
 
-/* Open the host once per process; on failure prints the error and returns its exit status. */
+/*
+ * Open the host once per process; on failure prints the error and returns its exit status.
+ * Without --db or $SKILLHOST_DB the workspace is found first (cli_workspace); only
+ * init passes create.
+ */
 int cli_open(cli *c, int create);
+/*
+ * Find the workspace (cli_workspace.c): --db, else $SKILLHOST_DB, else the first
+ * .skillhost/ in the current directory or above it, up to $HOME or /.  Sets c->db.
+ * Not found: with create, leaves c->db NULL (the host makes ./.skillhost/); without,
+ * says where it looked (when report) and returns exit status 4.
+ */
+int cli_workspace(cli *c, int create, int report);
+/* The folder the workspace was found in when it is above the current one, else NULL. */
+const char *cli_workspace_found_above(void);
+/* With SKILLHOST_LOG=trace: "skillhost: trace: ..." on stderr. */
+void cli_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print `skillhost: WHAT: WHY` (and the JSON error object with --json); returns the exit status. */
 int cli_error(const cli *c, const skh_error *err);
 /* A usage error: message, then "try 'skillhost VERB --help'"; returns 2. */
