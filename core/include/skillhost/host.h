@@ -52,7 +52,7 @@ typedef struct skh_host_options {
     const char *db_path;      /* NULL: $SKILLHOST_DB, then ./.skillhost/skillhost.db */
     const char *policies_dir; /* NULL: $SKILLHOST_POLICIES, then the installed folder */
     const char *plugin_path;  /* NULL: $SKILLHOST_PLUGIN_PATH, then the installed folder */
-    int create;               /* create the database (and its folder) if missing */
+    int create; /* create the database (and its folder) if missing, or set up an empty file */
 } skh_host_options;
 
 /* Open a host; the database schema is created or migrated as needed. */
@@ -60,6 +60,15 @@ int skh_host_open(const skh_host_options *opts, skh_host **out, skh_error *err);
 void skh_host_close(skh_host *host);
 /* The database path the host uses. */
 const char *skh_host_db_path(const skh_host *host);
+/*
+ * Is db_path a skillhost workspace database?  SKH_OK when it is one this
+ * binary can open, SKH_ENOTFOUND when nothing is there, SKH_ESTORE with a
+ * message saying what the file is otherwise (another application's SQLite
+ * file, an empty file, not SQLite at all, a device).  Reads only: it never
+ * creates, migrates or changes the file.  skh_host_open() makes the same
+ * check; only create (`skillhost init`) makes a workspace of an empty file.
+ */
+int skh_workspace_check(const char *db_path, skh_error *err);
 
 /* ---- time ----------------------------------------------------------------- */
 
