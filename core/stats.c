@@ -216,6 +216,8 @@ int stats_msprt(long s_c, long n_c, long s_t, long n_t, double tau, double alpha
     out->log_lr = 0.0;
     out->p = 1.0;
     out->verdict = 0;
+    out->ci_lo = -1.0;
+    out->ci_hi = 1.0;
     if (!counts_ok(s_c, n_c) || !counts_ok(s_t, n_t) || !(tau > 0.0) || !isfinite(tau) ||
         !(alpha > 0.0 && alpha < 1.0))
         return SKH_EINVAL;
@@ -231,6 +233,14 @@ int stats_msprt(long s_c, long n_c, long s_t, long n_t, double tau, double alpha
     double t2 = tau * tau;
     out->log_lr = -0.5 * log1p(t2 / v) + t2 * theta * theta / (2.0 * v * (v + t2));
     out->p = out->log_lr > 0.0 ? exp(-out->log_lr) : 1.0;
+    /*
+     * Invert the same ratio: a difference d is inside while the ratio of
+     * (theta - d) stays under 1/alpha, i.e. |theta - d| < half.  The ratio at
+     * d = 0 is out->log_lr, so the interval leaves out 0 exactly when p <= alpha.
+     */
+    double half = sqrt(2.0 * v * (v + t2) / t2 * (-log(alpha) + 0.5 * log1p(t2 / v)));
+    out->ci_lo = fmax(-1.0, theta - half);
+    out->ci_hi = fmin(1.0, theta + half);
     if (out->p <= alpha)
         out->verdict = theta > 0.0 ? 1 : -1;
     return SKH_OK;

@@ -36,6 +36,12 @@ typedef struct stats_seq {
     double log_lr; /* log of the mixture likelihood ratio against "no difference" */
     double p;      /* always-valid p-value at this look: min(1, 1/LR) */
     int verdict;   /* +1 treatment better, -1 control better, 0 continue */
+    /*
+     * The always-valid interval for p_t - p_c at this look: every difference
+     * d whose mixture ratio against the data stays under 1/alpha.  It excludes
+     * 0 exactly when p <= alpha.  [-1, 1] before there is any variance.
+     */
+    double ci_lo, ci_hi;
 } stats_seq;
 
 /* Standard normal CDF and quantile (Wichura AS241).  ppf(0) = -inf, ppf(1) = +inf. */
@@ -61,7 +67,8 @@ double stats_prob_beats(long s_c, long n_c, long s_t, long n_t);
  * Mixture SPRT (Johari et al. 2017) on p_t - p_c with mixing N(0, tau^2),
  * tau > 0, alpha in (0, 1).  out->p is valid at this look only; to monitor
  * continuously the caller keeps the running minimum of out->p over looks
- * and stops the first time it is <= alpha.
+ * and stops the first time it is <= alpha.  out->ci_lo/ci_hi is the
+ * matching interval for the difference (same pooled variance, same alpha).
  */
 int stats_msprt(long s_c, long n_c, long s_t, long n_t, double tau, double alpha, stats_seq *out);
 

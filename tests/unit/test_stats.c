@@ -404,6 +404,42 @@ static void test_msprt_reference(void **state)
     }
 }
 
+/*
+ * The interval: reference values from 50-digit decimals (the inverted
+ * mixture ratio, stats_vectors.py's method), and it leaves out 0 exactly
+ * when the test has decided.
+ */
+static void test_msprt_interval(void **state)
+{
+    (void)state;
+    static const struct {
+        long s_c, n_c, s_t, n_t;
+        double tau, alpha, lo, hi;
+    } cs[] = {
+        {80, 100, 90, 100, 0.1, 0.05, -0.055801765728803, 0.255801765728803},
+        {800, 1000, 900, 1000, 0.1, 0.05, 0.049672667151423, 0.150327332848577},
+        {400, 1000, 460, 1000, 0.1, 0.05, -0.008236872881060, 0.128236872881060},
+        {50, 200, 7, 20, 0.05, 0.01, -0.620856462182322, 0.820856462182322},
+    };
+    stats_seq q;
+    for (size_t i = 0; i < N_OF(cs); i++) {
+        assert_int_equal(
+            stats_msprt(cs[i].s_c, cs[i].n_c, cs[i].s_t, cs[i].n_t, cs[i].tau, cs[i].alpha, &q),
+            SKH_OK);
+        assert_near(q.ci_lo, cs[i].lo, 1e-12, i);
+        assert_near(q.ci_hi, cs[i].hi, 1e-12, i);
+    }
+    for (size_t i = 0; i < N_OF(msprt_vectors); i++) {
+        stats_msprt(msprt_vectors[i].s_c, msprt_vectors[i].n_c, msprt_vectors[i].s_t,
+                    msprt_vectors[i].n_t, msprt_vectors[i].tau, msprt_vectors[i].alpha, &q);
+        assert_true(q.ci_lo <= q.ci_hi);
+        assert_int_equal(q.ci_lo > 0.0 || q.ci_hi < 0.0, q.verdict != 0);
+    }
+    /* No variance yet: the whole range. */
+    stats_msprt(10, 10, 4, 4, 0.1, 0.05, &q);
+    assert_true(q.ci_lo == -1.0 && q.ci_hi == 1.0);
+}
+
 static void test_msprt_symmetry_degenerate_invalid(void **state)
 {
     (void)state;
@@ -704,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_prob_beats_symmetry_and_invalid),
         cmocka_unit_test(test_prob_beats_switch),
         cmocka_unit_test(test_msprt_reference),
+        cmocka_unit_test(test_msprt_interval),
         cmocka_unit_test(test_msprt_symmetry_degenerate_invalid),
         cmocka_unit_test(test_msprt_aa_false_positive_rate),
         cmocka_unit_test(test_msprt_finds_real_effects),
