@@ -89,4 +89,24 @@ double stats_zscore(double x, double mean, double sd);
 /* Mean and sample standard deviation (n - 1); n = 1 gives sd 0; n = 0 or non-finite -> EINVAL. */
 int stats_mean_sd(const double *xs, size_t n, double *mean, double *sd);
 
+typedef struct stats_rank {
+    double u;        /* Mann-Whitney U of the treatment: pairs it is larger in, ties half */
+    double z;        /* (U - n_c n_t / 2) / sd, tie-corrected; > 0: treatment larger */
+    double p_larger; /* one-sided P, continuity-corrected: small when the treatment is larger */
+    double p_smaller;
+} stats_rank;
+
+/*
+ * Mann-Whitney U (Wilcoxon rank-sum) test of two samples, control first,
+ * with the normal approximation, tie correction and continuity correction
+ * (scipy.stats.mannwhitneyu(method="asymptotic")).  Neither input is
+ * changed.  An empty sample or all values tied gives z = 0 and both p 1;
+ * EINVAL for a non-finite value or no memory for the ranks.
+ */
+int stats_mann_whitney(const double *control, size_t n_c, const double *treatment, size_t n_t,
+                       stats_rank *out);
+
+/* The q-quantile (0 <= q <= 1) of xs, sorting xs in place (linear interpolation); NaN if n = 0. */
+double stats_quantile(double *xs, size_t n, double q);
+
 #endif

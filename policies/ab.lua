@@ -63,7 +63,7 @@ local function latency_hold(lat, s, statistic)
   local c, t, mw = lat.control, lat.treatment, lat.mann_whitney
   statistic.latency = { look = lat.look, alpha = lat.alpha, p_slower = mw.p_slower,
                         control_median_ms = c.median_ms, treatment_median_ms = t.median_ms }
-  if mw.p_slower > lat.alpha then return nil end
+  if not (c.median_ms and t.median_ms) or mw.p_slower > lat.alpha then return nil end
   if t.median_ms <= s.latency_ratio * c.median_ms then return nil end
   if t.median_ms - c.median_ms < s.latency_min_ms then return nil end
   return string.format("held by latency: treatment median %.1f ms vs control %.1f ms (over %.1fx and %g ms slower; rank test p = %.3g <= %.3g at look %d)",
