@@ -62,11 +62,18 @@ static const char *const callback_names[] = {"execute", "score", "decide", "evol
 
 typedef struct worker_impl {
     plugin_limits lim; /* lim.lua_path is not kept: a worker runs no Lua */
-    pid_t pid;         /* 0: no live worker */
-    int fd;            /* the socket; -1 with pid 0 */
-    int out;           /* read end of the worker's stdout; -1 with pid 0 */
-    unsigned has;      /* bit i: callback_names[i] exists */
-    unsigned spawns;   /* workers started for this plugin */
+    /*
+     * The pin every worker loads against: the caller's, or once the first
+     * worker has loaded the file, its sha256, so a restarted worker refuses a
+     * file changed since then before mapping any of it.
+     */
+    char pin_sha256[65];
+    char *pin_label; /* may be NULL */
+    pid_t pid;       /* 0: no live worker */
+    int fd;          /* the socket; -1 with pid 0 */
+    int out;         /* read end of the worker's stdout; -1 with pid 0 */
+    unsigned has;    /* bit i: callback_names[i] exists */
+    unsigned spawns; /* workers started for this plugin */
 } worker_impl;
 
 /* ----------------------------------------------------------------- time */
@@ -398,7 +405,8 @@ static void worker_call(plugin *p, const skh_host_api *api, rbuf *r)
 }
 
 __attribute__((noreturn)) static void worker_main(const char *path, const plugin_limits *lim,
-                                                  int sock, int out, pid_t host)
+                                                  const plugin_pin *pin, int sock, int out,
+                                                  pid_t host)
 {
     /* Die with the host, and be killable as a group with whatever the plugin starts. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -432,7 +440,8 @@ __attribute__((noreturn)) static void worker_main(const char *path, const plugin
     skh_error err;
     error_clear(&err);
     arm_cpu_limit(lim->timeout_ms);
-    int rc = plugin_so_load(path, &inl, &p, &err);
+    /* The same verified load as inline: hashed, compared with the pin, then mapped. */
+    int rc = plugin_so_load_pinned(path, &inl, pin, &p, &err);
     fflush(stdout);
     worker_hello(p, rc, &err);
     if (rc != SKH_OK)
@@ -784,6 +793,7 @@ static void wk_close(plugin *p)
     worker_impl *w = p->impl;
     if (w) {
         worker_stop(w);
+        free(w->pin_label);
         free(w);
     }
     plugin_free_common(p);
@@ -831,7 +841,8 @@ static int worker_spawn(plugin *p, worker_impl *w, skh_error *err)
     if (pid == 0) {
         close(sv[0]);
         close(pipefd[0]);
-        worker_main(path, &w->lim, sv[1], pipefd[1], host);
+        plugin_pin pin = {.sha256 = w->pin_sha256, .label = w->pin_label};
+        worker_main(path, &w->lim, &pin, sv[1], pipefd[1], host);
     }
     close(sv[1]);
     close(pipefd[1]);
@@ -886,6 +897,8 @@ static int worker_spawn(plugin *p, worker_impl *w, skh_error *err)
             free(keep);
             path = p->path;
             memcpy(p->sha256, sha, 65);
+            if (!w->pin_sha256[0])
+                memcpy(w->pin_sha256, sha, 65);
             w->has = has;
         } else if (strcmp(sha, p->sha256) != 0) {
             rc = error_set(err, SKH_EPLUGIN, path,
@@ -899,7 +912,8 @@ static int worker_spawn(plugin *p, worker_impl *w, skh_error *err)
     return rc;
 }
 
-int plugin_worker_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err)
+int plugin_worker_load(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                       plugin **out, skh_error *err)
 {
     *out = NULL;
     if (!path || !*path)
@@ -920,6 +934,10 @@ int plugin_worker_load(const char *path, const plugin_limits *lim, plugin **out,
     p->impl = w;
     p->ops = &worker_ops;
     int rc = plugin_fill_common(p, path, 0, "", "", "", "", err);
+    if (rc == SKH_OK && pin && pin->sha256 && *pin->sha256)
+        snprintf(w->pin_sha256, sizeof w->pin_sha256, "%s", pin->sha256);
+    if (rc == SKH_OK && pin && pin->label && !(w->pin_label = strdup(pin->label)))
+        rc = error_set(err, SKH_ENOMEM, path, "out of memory");
     if (rc == SKH_OK)
         rc = worker_spawn(p, w, err);
     if (rc != SKH_OK) {
