@@ -69,11 +69,13 @@ const cli_verb cli_verbs[] = {
      "Ask the skill's evolver (skill add --evolver, or --evolver here) for a new variant of\n"
      "the serving one, built from its weak patterns and recent failures; the new variant\n"
      "(its parent recorded) enters an A/B test at once.\n"},
-    {"evaluate", cmd_evaluate, "evaluate NAME [--variant NAME@vN] --cases FILE.jsonl",
+    {"evaluate", cmd_evaluate, "evaluate NAME [--variant NAME@vN] --cases FILE.jsonl [--jobs N]",
      "Run benchmark cases ({\"input\", \"expected\", \"critical\"} per line) through the\n"
      "pipeline, recorded and marked as evaluation, and report pattern fidelity, outcome\n"
      "quality, false-positive rate and critical false negatives.  A malformed line is\n"
-     "reported with file:line and counted as failed.\n"},
+     "reported with file:line and counted as failed.  --jobs N (1-64) runs N cases at\n"
+     "once, for slow exec: skills; the report is the same as with one.  On a terminal\n"
+     "a progress line (done/total, rate, ETA) shows on stderr, unless -q.\n"},
     {"approve", cmd_approve,
      "approve NAME@vN --path prototype->staged|staged->production --approver WHO --ticket T\n"
      "                 [--check ITEM=yes|no[:EVIDENCE]]... [--notes TEXT]",
