@@ -347,7 +347,7 @@ static const char migration_2[] =
  * executions join to the agent that asked for them.
  */
 static const char migration_3[] =
-"CREATE TABLE client_sessions (\n"
+"CREATE TABLE IF NOT EXISTS client_sessions (\n"
 "    session_id       TEXT PRIMARY KEY,\n"
 "    transport        TEXT NOT NULL,\n"
 "    client_name      TEXT,\n"
