@@ -33,6 +33,12 @@ struct skh_call {
      */
     const char *brief_unless;
     /*
+     * Set by execute for a request that asked for events: each breadcrumb
+     * and log line is also handed to it as it happens (SKH_EVENT_*).
+     */
+    void (*observe)(void *ud, int kind, int level, const char *text);
+    void *observe_ud;
+    /*
      * The wall-clock time the call may take, in ms (the request's time
      * left); 0: the loader's own limit (plugin_limits.timeout_ms).
      */

@@ -21,7 +21,8 @@
  * of fields (u32 numbers, f64 numbers, u32-length-prefixed strings with their
  * NUL).  host -> worker: CALL.  worker -> host: HELLO once, then per call any
  * number of STEP frames (breadcrumbs as they happen, so a crash keeps the
- * steps before it) and one DONE.
+ * steps before it) and LOG frames (skh_log lines, written by the host), and
+ * one DONE.
  */
 #include "config.h"
 
@@ -30,6 +31,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -47,7 +49,7 @@
 #include "error.h"
 #include "loader.h"
 
-enum { MSG_HELLO = 'H', MSG_CALL = 'C', MSG_STEP = 'S', MSG_DONE = 'D' };
+enum { MSG_HELLO = 'H', MSG_CALL = 'C', MSG_STEP = 'S', MSG_LOG = 'L', MSG_DONE = 'D' };
 
 /* No frame may be larger: bounds what a worker can make the host allocate. */
 #define WORKER_MAX_FRAME (64u * 1024u * 1024u)
@@ -277,6 +279,20 @@ static int worker_step(skh_call *call, const char *name)
     return rc;
 }
 
+/* skh_log in the worker: the host writes it (and hands it to a request's observer). */
+static void worker_vlog(skh_call *call, int level, const char *fmt, va_list ap)
+{
+    (void)call;
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    wbuf b = {0};
+    wb_begin(&b, MSG_LOG);
+    wb_u32(&b, (uint32_t)level);
+    wb_str(&b, line);
+    worker_send(&b);
+    free(b.p);
+}
+
 static void set_limit(int resource, uint64_t value)
 {
     struct rlimit rl;
@@ -449,6 +465,7 @@ __attribute__((noreturn)) static void worker_main(const char *path, const plugin
 
     skh_host_api api = call_api;
     api.step = worker_step;
+    api.vlog = worker_vlog;
     for (;;) {
         int type;
         char *payload;
@@ -718,6 +735,12 @@ static int wk_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
         rbuf r = {.p = payload, .n = len};
         if (type == MSG_STEP) {
             call_step(call, rb_str(&r));
+            free(payload);
+            continue;
+        }
+        if (type == MSG_LOG) {
+            int level = (int)rb_u32(&r);
+            call_log(call, level, "%s", rb_str(&r));
             free(payload);
             continue;
         }

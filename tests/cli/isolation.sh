@@ -37,6 +37,11 @@ done
 same "$(sql "SELECT failures FROM circuit_breakers WHERE variant_id = 'h_segv@v1'")" 1 \
     "the circuit breaker counted the crash"
 
+# skh_log lines of an isolated plugin reach skillhost's stderr.
+expect 0 "register a logging plugin" skill add h_log --impl "$H" --content log --state production
+expect 0 "it runs" run h_log --input '{}'
+err_has "hostile: warning: hostile says hi" "its log line is written by skillhost"
+
 # Inline is the user's explicit choice, for plugins they trust.
 expect 0 "register inline" skill add h_inline --impl "$H" --content pid --isolation inline
 expect 0 "it shows" --json skill show h_inline

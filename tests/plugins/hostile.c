@@ -1,7 +1,8 @@
 /*
  * A skill that misbehaves as its variant's content says, for the isolation
  * tests: "segv", "abort", "exit0", "stdout", "loop", "steps_then_segv",
- * "sleep_ms N" (answers after N ms), "pid" (answers with its process id),
+ * "sleep_ms N" (answers after N ms), "log" (a warning through skh_log), "pid"
+ * (answers with its process id),
  * anything else: a proper answer.  Run inline, most of these take the host
  * down; under process isolation each must be one categorised attempt.
  */
@@ -39,6 +40,8 @@ static int cb_execute(void *state, skh_call *call)
         long ms = atol(mode + 9);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
+    } else if (strcmp(mode, "log") == 0) {
+        skh_log(call, SKH_LOG_WARN, "hostile says %s", "hi");
     } else if (strcmp(mode, "pid") == 0) {
         char out[64];
         snprintf(out, sizeof out, "{\"decision\":\"ham\",\"pid\":%ld}", (long)getpid());
