@@ -54,6 +54,7 @@ typedef struct sandbox {
     double limit_ms;   /* this window's time */
     double deadline;   /* monotonic ms; INFINITY for none */
     unsigned allocs;   /* allocations in this window, for a look at the clock now and then */
+    unsigned compares; /* table.sort comparisons, likewise */
     uint64_t window;
     size_t pattern_max;
     int check_trust;
@@ -562,6 +563,30 @@ static int sb_tmove(lua_State *L)
     return call_original(L);
 }
 
+/* table.sort's comparison when the script gives none: Lua's own, with a look at the clock. */
+static int sb_sort_less(lua_State *L)
+{
+    sandbox *sb = sb_get(L);
+    if ((++sb->compares & 255u) == 0)
+        sandbox_check_time(L);
+    lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
+    return 1;
+}
+
+/*
+ * table.sort without a comparator compares in C, unhooked: n log n over a
+ * table the memory cap allows is seconds.  With sb_sort_less it stops at the
+ * deadline; a script's own comparator is Lua and hooked already.
+ */
+static int sb_tsort(lua_State *L)
+{
+    if (lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        lua_pushcfunction(L, sb_sort_less);
+    }
+    return call_original(L);
+}
+
 /* setmetatable: no __gc, since finalizers run with hooks off and could loop forever. */
 static int sb_setmetatable(lua_State *L)
 {
@@ -756,6 +781,9 @@ static int sb_setup(lua_State *L)
     lua_getfield(L, -1, "move");
     lua_pushcclosure(L, sb_tmove, 1);
     lua_setfield(L, -2, "move");
+    lua_getfield(L, -1, "sort");
+    lua_pushcclosure(L, sb_tsort, 1);
+    lua_setfield(L, -2, "sort");
     lua_pop(L, 1);
 
     lua_getfield(L, g, "coroutine");
