@@ -37,6 +37,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -59,6 +60,20 @@ enum { MSG_HELLO = 'H', MSG_CALL = 'C', MSG_STEP = 'S', MSG_LOG = 'L', MSG_DONE 
 #define WORKER_CLOSE_GRACE_MS 500
 /* The socket's number in the worker. */
 #define WORKER_FD 3
+/* Breadcrumbs of one call go to memory shared with the host (see step_area). */
+#define WORKER_STEP_AREA (64u * 1024u)
+
+/*
+ * Breadcrumbs without a round trip each: the worker appends [u32 length]
+ * [name, NUL] entries and then publishes the new end in used (release); the
+ * host reads up to used (acquire) when the call ends, however it ends, so
+ * the steps before a crash are kept.  When a call's steps do not fit, the
+ * rest travel as STEP frames, after the host has read the area.
+ */
+typedef struct step_area {
+    uint32_t used;
+    char data[WORKER_STEP_AREA - sizeof(uint32_t)];
+} step_area;
 
 static const char *const callback_names[] = {"execute", "score", "decide", "evolve"};
 
@@ -70,12 +85,16 @@ typedef struct worker_impl {
      * file changed since then before mapping any of it.
      */
     char pin_sha256[65];
-    char *pin_label; /* may be NULL */
-    pid_t pid;       /* 0: no live worker */
-    int fd;          /* the socket; -1 with pid 0 */
-    int out;         /* read end of the worker's stdout; -1 with pid 0 */
-    unsigned has;    /* bit i: callback_names[i] exists */
-    unsigned spawns; /* workers started for this plugin */
+    char *pin_label;  /* may be NULL */
+    pid_t pid;        /* 0: no live worker */
+    int fd;           /* the socket; -1 with pid 0 */
+    int out;          /* read end of the worker's stdout; -1 with pid 0 */
+    unsigned has;     /* bit i: callback_names[i] exists */
+    unsigned spawns;  /* workers started for this plugin */
+    step_area *steps; /* shared with every worker forked after it was mapped */
+    uint32_t steps_read;
+    char *in; /* bytes read from the socket, not yet a whole frame */
+    size_t in_len, in_cap;
 } worker_impl;
 
 /* ----------------------------------------------------------------- time */
@@ -258,6 +277,8 @@ static int recv_frame(int fd, int *type, char **payload, size_t *len)
  * ===================================================================== */
 
 static int worker_sock = -1;
+static step_area *worker_steps;
+static int worker_steps_full; /* this call's steps overflowed the area: frames from here on */
 
 static void worker_send(wbuf *b)
 {
@@ -269,7 +290,18 @@ static void worker_send(wbuf *b)
 static int worker_step(skh_call *call, const char *name)
 {
     int rc = call_step(call, name);
-    if (rc == SKH_PLUGIN_OK) {
+    if (rc != SKH_PLUGIN_OK)
+        return rc;
+    size_t n = strlen(name) + 1;
+    uint32_t used = __atomic_load_n(&worker_steps->used, __ATOMIC_RELAXED);
+    if (!worker_steps_full && used <= sizeof worker_steps->data &&
+        n + sizeof(uint32_t) <= sizeof worker_steps->data - used) {
+        uint32_t n32 = (uint32_t)n;
+        memcpy(worker_steps->data + used, &n32, sizeof n32);
+        memcpy(worker_steps->data + used + sizeof n32, name, n);
+        __atomic_store_n(&worker_steps->used, used + (uint32_t)(sizeof n32 + n), __ATOMIC_RELEASE);
+    } else {
+        worker_steps_full = 1;
         wbuf b = {0};
         wb_begin(&b, MSG_STEP);
         wb_str(&b, name);
@@ -389,6 +421,7 @@ static void worker_call(plugin *p, const skh_host_api *api, rbuf *r)
     call_init(&call, input, content, patterns, attempt, p->name);
     call.api = api;
     call.timeout_ms = timeout_ms;
+    worker_steps_full = 0;
     arm_cpu_limit(timeout_ms);
     int rc = p->ops->invoke(p, fn, &call, &err);
     /* What the plugin printed must reach the host before DONE does. */
@@ -421,9 +454,10 @@ static void worker_call(plugin *p, const skh_host_api *api, rbuf *r)
 }
 
 __attribute__((noreturn)) static void worker_main(const char *path, const plugin_limits *lim,
-                                                  const plugin_pin *pin, int sock, int out,
-                                                  pid_t host)
+                                                  const plugin_pin *pin, step_area *steps, int sock,
+                                                  int out, pid_t host)
 {
+    worker_steps = steps;
     /* Die with the host, and be killable as a group with whatever the plugin starts. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != host)
@@ -518,6 +552,7 @@ static void worker_kill(worker_impl *w, int *status)
         close(w->out);
     w->pid = 0;
     w->fd = w->out = -1;
+    w->in_len = 0;
     if (status)
         *status = st;
 }
@@ -577,62 +612,83 @@ static size_t drain_stdout(worker_impl *w, const char *name, size_t *echoed)
 /*
  * Wait for one frame until deadline (ms, monotonic; INFINITY for none),
  * draining the worker's stdout meanwhile.  0 with the frame; 1 on timeout;
- * -1 on EOF, a broken frame or no memory.
+ * -1 on EOF, a broken frame or no memory.  Reads as much as is there, so
+ * an answer costs one poll and one read.
  */
 static int wait_frame(worker_impl *w, const char *name, double deadline, int *type, char **payload,
                       size_t *len, size_t *printed, size_t *echoed)
 {
-    char head[5];
-    size_t have = 0, need = sizeof head;
-    char *body = NULL;
-    uint32_t n = 0;
     *payload = NULL;
     for (;;) {
-        double left = deadline - mono_ms();
-        if (left <= 0) {
-            free(body);
-            return 1;
+        size_t want = 4096;
+        if (w->in_len >= 5) {
+            uint32_t n;
+            memcpy(&n, w->in + 1, sizeof n);
+            if (n > WORKER_MAX_FRAME)
+                return -1;
+            if (w->in_len >= 5 + (size_t)n) {
+                char *body = malloc(n ? n : 1);
+                if (!body)
+                    return -1;
+                memcpy(body, w->in + 5, n);
+                *type = (unsigned char)w->in[0];
+                w->in_len -= 5 + (size_t)n;
+                memmove(w->in, w->in + 5 + n, w->in_len);
+                *payload = body;
+                *len = n;
+                return 0;
+            }
+            want = 5 + (size_t)n - w->in_len;
         }
+        if (w->in_cap - w->in_len < want) {
+            size_t cap = w->in_cap ? w->in_cap : 65536;
+            while (cap - w->in_len < want)
+                cap *= 2;
+            char *grown = realloc(w->in, cap);
+            if (!grown)
+                return -1;
+            w->in = grown;
+            w->in_cap = cap;
+        }
+        double left = deadline - mono_ms();
+        if (left <= 0)
+            return 1;
         struct pollfd pf[2] = {{.fd = w->fd, .events = POLLIN}, {.fd = w->out, .events = POLLIN}};
         int ms = isinf(left) ? -1 : (int)ceil(left > 1e9 ? 1e9 : left);
         int k = poll(pf, 2, ms);
         if (k < 0 && errno == EINTR)
             continue;
-        if (k < 0) {
-            free(body);
+        if (k < 0)
             return -1;
-        }
         if (pf[1].revents & (POLLIN | POLLHUP))
             *printed += drain_stdout(w, name, echoed);
         if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
-        char *dst = body ? body + have : head + have;
-        ssize_t got = read(w->fd, dst, need - have);
+        ssize_t got = read(w->fd, w->in + w->in_len, w->in_cap - w->in_len);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got <= 0) {
-            free(body);
+        if (got <= 0)
             return -1;
-        }
-        have += (size_t)got;
-        if (have < need)
-            continue;
-        if (!body) {
-            memcpy(&n, head + 1, sizeof n);
-            if (n > WORKER_MAX_FRAME || !(body = malloc(n ? n : 1))) {
-                free(body);
-                return -1;
-            }
-            *type = (unsigned char)head[0];
-            have = 0;
-            need = n;
-            if (n > 0)
-                continue;
-        }
-        *payload = body;
-        *len = n;
-        return 0;
+        w->in_len += (size_t)got;
     }
+}
+
+/* Hand the breadcrumbs the worker left in the shared area to the call, in order. */
+static void drain_steps(worker_impl *w, skh_call *call)
+{
+    uint32_t used = __atomic_load_n(&w->steps->used, __ATOMIC_ACQUIRE);
+    if (used > sizeof w->steps->data)
+        used = sizeof w->steps->data;
+    while (w->steps_read + sizeof(uint32_t) <= used) {
+        uint32_t n;
+        memcpy(&n, w->steps->data + w->steps_read, sizeof n);
+        const char *name = w->steps->data + w->steps_read + sizeof n;
+        if (n == 0 || n > used - w->steps_read - sizeof n || name[n - 1] != '\0')
+            break; /* not what the worker writes: ignore the rest */
+        call_step(call, name);
+        w->steps_read += (uint32_t)(sizeof n + n);
+    }
+    w->steps_read = used;
 }
 
 static int worker_spawn(plugin *p, worker_impl *w, skh_error *err);
@@ -711,6 +767,8 @@ static int wk_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
                 return SKH_OK;
             }
         }
+        __atomic_store_n(&w->steps->used, 0, __ATOMIC_RELEASE);
+        w->steps_read = 0;
         sent = send_all(w->fd, b.p, b.n);
         if (sent != 0)
             worker_kill(w, NULL);
@@ -729,11 +787,13 @@ static int wk_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
         size_t len = 0;
         int rc = wait_frame(w, p->name, deadline, &type, &payload, &len, &printed, &echoed);
         if (rc != 0) {
+            drain_steps(w, call);
             fail_dead(p, w, fn, call, rc == 1, timeout);
             return SKH_OK;
         }
         rbuf r = {.p = payload, .n = len};
         if (type == MSG_STEP) {
+            drain_steps(w, call); /* the area's steps came first */
             call_step(call, rb_str(&r));
             free(payload);
             continue;
@@ -750,6 +810,7 @@ static int wk_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
             call_fail(call, SKH_ERR_CRASH, "the isolation worker broke the protocol");
             return SKH_OK;
         }
+        drain_steps(w, call);
         int category = (int)rb_u32(&r);
         const char *text = rb_str(&r);
         if (r.bad) {
@@ -816,6 +877,9 @@ static void wk_close(plugin *p)
     worker_impl *w = p->impl;
     if (w) {
         worker_stop(w);
+        if (w->steps)
+            munmap(w->steps, sizeof *w->steps);
+        free(w->in);
         free(w->pin_label);
         free(w);
     }
@@ -837,6 +901,14 @@ static int worker_spawn(plugin *p, worker_impl *w, skh_error *err)
 {
     const char *path = p->path;
     int sv[2], pipefd[2];
+    if (!w->steps) {
+        void *area =
+            mmap(NULL, sizeof *w->steps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (area == MAP_FAILED)
+            return error_set(err, SKH_EPLUGIN, path, "cannot start an isolation worker: mmap: %s",
+                             strerror(errno));
+        w->steps = area;
+    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return error_set(err, SKH_EPLUGIN, path, "cannot start an isolation worker: socketpair: %s",
                          strerror(errno));
@@ -865,7 +937,7 @@ static int worker_spawn(plugin *p, worker_impl *w, skh_error *err)
         close(sv[0]);
         close(pipefd[0]);
         plugin_pin pin = {.sha256 = w->pin_sha256, .label = w->pin_label};
-        worker_main(path, &w->lim, &pin, sv[1], pipefd[1], host);
+        worker_main(path, &w->lim, &pin, w->steps, sv[1], pipefd[1], host);
     }
     close(sv[1]);
     close(pipefd[1]);
