@@ -348,6 +348,8 @@ int main(int argc, char **argv)
     if (access(probe, R_OK) != 0)
         die(probe, "not readable: pass the shipped policies folder");
     setenv("SKILLHOST_DURABILITY", full ? "full" : "normal", 1);
+    /* The recording path's own cost: the .so inline; isolation's price is its own line. */
+    setenv("SKILLHOST_ISOLATION", "inline", 1);
 
     /* The recording path: no policy files, so no after-request checks. */
     skh_host *bare = bench_host(bare_db, empty, "spam", "keyword_classifier.so", NULL);

@@ -326,12 +326,48 @@ static void test_backtracking_ends_at_the_time_limit(void **state)
     sandbox_close(L);
 }
 
+/* table.sort without a comparator sorts with the sandbox's clocked one: same answers, same errors. */
+static void test_sort_same_as_stock(void **state)
+{
+    (void)state;
+    static const char code[] =
+        "local out = {}\n"
+        "for _, t in ipairs({{3, 1, 2}, {'b', 'a', 'c'}, {1.5, -2, 1e9, 0}, {}, {1}, {2, 'x'},"
+        " {1, nil, 3}}) do\n"
+        "  local ok, err = pcall(table.sort, t)\n"
+        "  local r = {}\n"
+        "  for i = 1, #t do r[i] = tostring(t[i]) end\n"
+        "  out[#out + 1] = tostring(ok) .. ':' .. tostring(err) .. ':' .. table.concat(r, ',')\n"
+        "end\n"
+        "local big = {}\n"
+        "for i = 1, 5000 do big[i] = (i * 7919) % 10007 end\n"
+        "table.sort(big)\n"
+        "for i = 2, #big do assert(big[i - 1] <= big[i]) end\n"
+        "return table.concat(out, '\\n')\n";
+    lua_State *stock = luaL_newstate();
+    assert_non_null(stock);
+    luaL_openlibs(stock);
+    lua_State *sb = sandbox(0);
+    assert_int_equal(luaL_loadstring(stock, code), LUA_OK);
+    if (lua_pcall(stock, 0, 1, 0) != LUA_OK)
+        fail_msg("stock: %s", lua_tostring(stock, -1));
+    sandbox_begin(sb, NULL);
+    assert_int_equal(luaL_loadstring(sb, code), LUA_OK);
+    if (sandbox_pcall(sb, 0, 1) != LUA_OK)
+        fail_msg("sandbox: %s", lua_tostring(sb, -1));
+    assert_int_equal(sandbox_end(sb), 0);
+    assert_string_equal(lua_tostring(sb, -1), lua_tostring(stock, -1));
+    lua_close(stock);
+    sandbox_close(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_stock_on_the_corpus),
         cmocka_unit_test(test_same_as_stock_on_random_patterns),
         cmocka_unit_test(test_backtracking_ends_at_the_time_limit),
+        cmocka_unit_test(test_sort_same_as_stock),
     };
     return cmocka_run_group_tests_name("lua_pattern", tests, NULL, NULL);
 }
