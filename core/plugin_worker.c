@@ -41,6 +41,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -359,6 +360,27 @@ static void arm_cpu_limit(double timeout_ms)
     setrlimit(RLIMIT_CPU, &rl);
 }
 
+/*
+ * The default action for sig.  A sanitizer build intercepts signal() and
+ * keeps its own SIGSEGV handler, which in a worker turns a plugin's fault
+ * into a slow report and exit(1); there the kernel is asked directly.
+ */
+static void default_signal(int sig)
+{
+#if defined(__SANITIZE_ADDRESS__) && defined(__x86_64__) && defined(SYS_rt_sigaction)
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long mask;
+    } ksa = {0};
+    ksa.handler = (void *)SIG_DFL;
+    syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
+#else
+    signal(sig, SIG_DFL);
+#endif
+}
+
 /* Put the socket on WORKER_FD, stdin on /dev/null, stdout on its pipe; close the rest. */
 static void worker_fds(int sock, int out)
 {
@@ -472,7 +494,7 @@ __attribute__((noreturn)) static void worker_main(const char *path, const plugin
      */
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
+            default_signal(sig);
     signal(SIGPIPE, SIG_IGN);
     sigset_t none;
     sigemptyset(&none);
