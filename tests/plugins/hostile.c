@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <skillhost/plugin.h>
@@ -22,8 +23,11 @@ static int cb_execute(void *state, skh_call *call)
     const char *mode = skh_content(call);
     skh_step(call, "start");
     if (strcmp(mode, "segv") == 0) {
-        volatile int *nowhere = NULL;
-        sink = *nowhere;
+        /* A real fault, but no undefined behaviour a sanitizer would stop to report first. */
+        volatile char *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page != MAP_FAILED)
+            page[0] = 1;
+        raise(SIGSEGV);
     } else if (strcmp(mode, "abort") == 0) {
         abort();
     } else if (strcmp(mode, "exit0") == 0) {
