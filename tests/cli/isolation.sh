@@ -25,7 +25,7 @@ for case in segv:crash:SIGSEGV abort:crash:SIGABRT exit0:crash:exited stdout:cra
     says=${rest#*:}
     expect 0 "register $mode" skill add "h_$mode" --impl "$H" --content "$mode" --state production
     expect 1 "$mode: the request fails, skillhost does not" --json run "h_$mode" --input '{}' \
-        --timeout 1 --no-react
+        --timeout 3 --no-react
     valid_json "$mode: stdout is valid JSON"
     same "$(json_at '$.error.category')" "$category" "$mode: reported as $category"
     err_has "$says" "$mode: the message says what happened"

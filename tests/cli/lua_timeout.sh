@@ -22,7 +22,11 @@ LUA
     expect 0 "register $1" skill add "$1" --impl "$WORK/$1.lua" --state production
 }
 
-# elapsed CMD...: run skillhost, leaving the seconds it took in $took.
+# How long a bounded run may take, start-up included (valgrind's is seconds).
+bound=5000
+[ "${SKH_VALGRIND:-0}" = 1 ] && bound=60000
+
+# elapsed CMD...: run skillhost, leaving the milliseconds it took in $took.
 elapsed() {
     t0=$(date +%s%N)
     skh "$@"
@@ -37,7 +41,7 @@ for s in spin backtrack spin_pcall; do
     same "$status" 1 "$s: the request fails"
     same "$(json_at '$.error.category')" timeout "$s: as a timeout"
     err_has "time limit of" "$s: the message names the time limit"
-    if [ "$took" -lt 5000 ]; then ok "$s: within the deadline (${took} ms)"; else not_ok "$s: took ${took} ms"; fi
+    if [ "$took" -lt "$bound" ]; then ok "$s: within the deadline (${took} ms)"; else not_ok "$s: took ${took} ms"; fi
     same "$(sql "SELECT error_category FROM performance_metrics WHERE variant_id = '$s@v1'")" \
         timeout "$s: recorded as a timeout"
 done
@@ -50,7 +54,7 @@ export SKILLHOST_POLICIES="$WORK/policies"
 expect 0 "register a C skill" skill add spam --impl keyword_classifier.so --state production
 elapsed run spam --input '{"text": "free money"}'
 same "$status" 0 "the request still succeeds"
-if [ "$took" -lt 5000 ]; then ok "and ends (${took} ms)"; else not_ok "took ${took} ms"; fi
+if [ "$took" -lt "$bound" ]; then ok "and ends (${took} ms)"; else not_ok "took ${took} ms"; fi
 err_has "time limit of 500 ms" "the policy's time limit is reported"
 same "$(grep -c 'time limit' "$WORK/err")" 1 "once"
 same "$(sql "SELECT COUNT(*) FROM decisions WHERE kind = 'rollback' AND verdict = 'error'")" 1 \
