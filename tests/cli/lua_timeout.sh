@@ -51,6 +51,7 @@ cp -R "$SKILLHOST_POLICIES" "$WORK/policies"
 chmod -R go-w "$WORK/policies"
 sed -i '1i local slow = ("a"):rep(250):find(".-.-.-.-b")' "$WORK/policies/rollback.lua"
 export SKILLHOST_POLICIES="$WORK/policies"
+export SKILLHOST_LUA_POLICY_TIMEOUT_MS=500 # the default, whatever lib.sh set
 expect 0 "register a C skill" skill add spam --impl keyword_classifier.so --state production
 elapsed run spam --input '{"text": "free money"}'
 same "$status" 0 "the request still succeeds"
@@ -59,6 +60,7 @@ err_has "time limit of 500 ms" "the policy's time limit is reported"
 same "$(grep -c 'time limit' "$WORK/err")" 1 "once"
 same "$(sql "SELECT COUNT(*) FROM decisions WHERE kind = 'rollback' AND verdict = 'error'")" 1 \
     "and recorded as the policy's error"
+unset SKILLHOST_LUA_POLICY_TIMEOUT_MS
 expect 0 "lua.policy_timeout_ms" config set lua.policy_timeout_ms 100
 expect 0 "a second run" run spam --input '{"text": "free money"}'
 err_has "time limit of 100 ms" "takes the configured limit"
