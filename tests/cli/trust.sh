@@ -53,4 +53,38 @@ else
     ok "the changed chunk was never run"
 fi
 
+# ---- output caps for in-process skills (plugins.output_max_bytes) -----------
+cat >"$P/big.lua" <<'LUA'
+return {kind = "skill", name = "big", version = "1",
+        execute = function(input, ctx)
+          ctx:step("a")
+          if input.as_text then
+            return '{"text": "' .. string.rep("b", input.n) .. '"}'
+          end
+          return {text = string.rep("a", input.n)}
+        end}
+LUA
+chmod 644 "$P/big.lua"
+expect 0 "register a Lua skill with a big answer" skill add big --impl "$P/big.lua" --state production
+expect 0 "a small answer passes" run big --no-react --input '{"n": 10}'
+# Default cap 16 MiB: 17 MiB is refused as the skill's crash and not recorded.
+expect 1 "a Lua table over 16 MiB is refused" --json run big --no-react --input '{"n": 17825792}'
+out_has '"category": "crash"' "as a crash"
+err_has "larger than the limit of 16777216 bytes (plugins.output_max_bytes)" "the message names the limit and its key"
+same "$(sql "SELECT error_category, COALESCE(LENGTH(output), 0) < 1000 FROM executions WHERE variant_id='big@v1' ORDER BY timestamp DESC LIMIT 1")" \
+    "crash|1" "recorded as a crash without the output"
+expect 1 "JSON text over the cap is refused too" run big --no-react --input '{"n": 17825792, "as_text": true}'
+err_has "plugins.output_max_bytes" "with the same message"
+export SKILLHOST_OUTPUT_MAX=100
+expect 1 "the cap comes from the config (env)" run big --no-react --input '{"n": 200}'
+unset SKILLHOST_OUTPUT_MAX
+err_has "larger than the limit of 100 bytes" "a 100-byte cap"
+expect 0 "set the cap in the workspace" config set plugins.output_max_bytes 20
+expect 0 "register a C skill" skill add csk --impl "$TP/good_skill.so" --state production
+expect 1 "a .so answer over the cap is refused before it is copied" --json run csk --no-react --input '{}'
+out_has '"category": "crash"' "as a crash"
+out_has 'output of more than 20 bytes is larger than the limit of 20 bytes' "the message says so"
+expect 0 "back to the default" config set plugins.output_max_bytes 16777216
+expect 0 "the C skill answers again" run csk --no-react --input '{}'
+
 done_testing
