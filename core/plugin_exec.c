@@ -535,7 +535,9 @@ static int exec_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err
                        .timeout_ms = impl->timeout_ms,
                        .on_stdout = stdout_bytes,
                        .on_stderr = stderr_bytes,
-                       .arg = &r};
+                       .arg = &r,
+                       /* The direct child's exit ends the call, whatever it left running. */
+                       .until_exit = 1};
     proc_result pr;
     int e = proc_run(&po, &pr);
     if (e) {
