@@ -33,6 +33,12 @@ struct skh_call {
      */
     const char *brief_unless;
     /*
+     * Set by execute for a request that asked for events: each breadcrumb
+     * and log line is also handed to it as it happens (SKH_EVENT_*).
+     */
+    void (*observe)(void *ud, int kind, int level, const char *text);
+    void *observe_ud;
+    /*
      * Largest output the call may report, in bytes of JSON text (0 =
      * unlimited), set by the loader from plugins.output_max_bytes.  A larger
      * one is refused as the call's crash before it is copied.
