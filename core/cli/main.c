@@ -94,10 +94,16 @@ const cli_verb cli_verbs[] = {
      "is missing for the next promotion.  --at TIME: which variant served production then.\n"},
     {"registry", cmd_registry, "registry export [FILE]",
      "Write the registry JSON (skills, variants, states, last_updated) atomically.\n"},
-    {"policy", cmd_policy, "policy check [DIR]",
-     "Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
-     "installed folder; or DIR) without deciding anything, and report each file as\n"
-     "'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"},
+    {"policy", cmd_policy, "policy check [DIR] | policy diff NAME [--since T] [--examples N]",
+     "  policy check [DIR]\n"
+     "      Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
+     "      installed folder; or DIR) without deciding anything, and report each file as\n"
+     "      'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"
+     "  policy diff NAME [--since TIME] [--examples N]\n"
+     "      Where the shadow policy POLICIES/shadow/NAME.lua (run on the live NAME.lua's\n"
+     "      facts at every decision, never acted on) disagreed with the live one: counts\n"
+     "      by (live, shadow) verdict and the first N disagreements (default 3) with\n"
+     "      their facts and both answers.\n"},
     {"telemetry", cmd_telemetry, "telemetry",
      "The dashboard: executions, requests that needed a retry, the retry rate,\n"
      "A/B variation win rate and fidelity gain, and a row per skill.\n"},
