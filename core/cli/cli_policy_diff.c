@@ -44,12 +44,12 @@ static void print_diff(const json_t *d)
                str_of(d, "shadow_file", "?"));
         return;
     }
-    printf("\n  %-18s %-18s %8s  %s\n", "LIVE", "SHADOW", "COUNT", "");
+    printf("\n  %-18s %-18s %8s\n", "LIVE", "SHADOW", "COUNT");
     size_t i;
     const json_t *r;
     json_array_foreach(json_object_get(d, "by_verdict"), i, r)
-        printf("  %-18s %-18s %8lld  %s\n", str_of(r, "live", "?"), str_of(r, "shadow", "?"),
-               int_of(r, "count"), json_is_true(json_object_get(r, "agree")) ? "" : "DISAGREE");
+        printf("  %-18s %-18s %8lld%s\n", str_of(r, "live", "?"), str_of(r, "shadow", "?"),
+               int_of(r, "count"), json_is_true(json_object_get(r, "agree")) ? "" : "  DISAGREE");
     const json_t *ex = json_object_get(d, "examples");
     if (json_array_size(ex) == 0)
         return;
