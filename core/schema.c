@@ -342,11 +342,26 @@ static const char migration_2[] =
 "ALTER TABLE executions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;\n";
 
 /*
- * Version 3: shadow policies (policies/shadow/NAME.lua) answer the facts the
+ * Version 3: client_sessions names the program behind a session_id (the MCP
+ * server records the client's name and version from initialize), so
+ * executions join to the agent that asked for them.
+ */
+static const char migration_3[] =
+"CREATE TABLE IF NOT EXISTS client_sessions (\n"
+"    session_id       TEXT PRIMARY KEY,\n"
+"    transport        TEXT NOT NULL,\n"
+"    client_name      TEXT,\n"
+"    client_version   TEXT,\n"
+"    protocol_version TEXT,\n"
+"    started_at       TEXT NOT NULL\n"
+");\n";
+
+/*
+ * Version 4: shadow policies (policies/shadow/NAME.lua) answer the facts the
  * live policy gets; each answer is kept beside the live one and never acted
  * on.  `skillhost policy diff` reads where they disagreed.
  */
-static const char migration_3[] =
+static const char migration_4[] =
 "CREATE TABLE shadow_decisions (\n"
 "  shadow_id INTEGER PRIMARY KEY,\n"
 "  policy TEXT NOT NULL,\n"                        /* "rollback", "ab", ... */
@@ -369,7 +384,7 @@ static const char migration_3[] =
 "CREATE INDEX shadow_decisions_policy_time ON shadow_decisions(policy, timestamp);\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3};
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
