@@ -356,12 +356,18 @@ static int decide_entry(policy_entry *e, const char *name, const char *fn, json_
     return rc;
 }
 
-/* Is there a shadow file for name?  Only files count: a built-in has no shadow. */
+/*
+ * Is there a shadow file for name?  Only files count: a built-in has no
+ * shadow.  Without a shadow folder this costs one stat() per decision.
+ */
 static int shadow_exists(const policy_set *ps, const char *name)
 {
     static const char *const exts[] = {".lua", ".so"};
     char path[PATH_MAX];
     struct stat st;
+    if (snprintf(path, sizeof path, "%s/shadow", ps->dir) >= (int)sizeof path ||
+        stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0;
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
         if (snprintf(path, sizeof path, "%s/shadow/%s%s", ps->dir, name, exts[i]) <
                 (int)sizeof path &&
