@@ -340,9 +340,24 @@ static const char migration_1[] =
  */
 static const char migration_2[] =
 "ALTER TABLE executions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;\n";
+
+/*
+ * Version 3: client_sessions names the program behind a session_id (the MCP
+ * server records the client's name and version from initialize), so
+ * executions join to the agent that asked for them.
+ */
+static const char migration_3[] =
+"CREATE TABLE IF NOT EXISTS client_sessions (\n"
+"    session_id       TEXT PRIMARY KEY,\n"
+"    transport        TEXT NOT NULL,\n"
+"    client_name      TEXT,\n"
+"    client_version   TEXT,\n"
+"    protocol_version TEXT,\n"
+"    started_at       TEXT NOT NULL\n"
+");\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1, migration_2};
+static const char *const migrations[] = {migration_1, migration_2, migration_3};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

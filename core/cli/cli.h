@@ -112,6 +112,7 @@ int cmd_rollback(cli *c, int argc, char **argv);
 int cmd_registry(cli *c, int argc, char **argv);
 int cmd_help(cli *c, int argc, char **argv);
 int cmd_version(cli *c, int argc, char **argv);
+int cmd_mcp(cli *c, int argc, char **argv);
 
 extern const cli_verb cli_verbs[];
 
