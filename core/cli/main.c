@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cli.h"
 
@@ -226,6 +227,11 @@ int cmd_help(cli *c, int argc, char **argv)
 int main(int argc, char **argv)
 {
     cli c = {0};
+    /*
+     * Adopt what a skill's program leaves behind in a session of its own
+     * (setsid), so the runner can kill it when the call ends (core/proc.h).
+     */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
         {"policies", required_argument, NULL, 'p'},
