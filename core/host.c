@@ -75,6 +75,7 @@ static void apply_limits(skh_host *host)
     host->limits.lua_pattern_max = (size_t)config_num(c, CFG_LUA_PATTERN_MAX);
     host->limits.exec_timeout_ms = (int)config_num(c, CFG_EXEC_TIMEOUT_MS);
     host->limits.check_trust = config_num(c, CFG_PLUGINS_TRUST) != 0;
+    host->limits.output_max = (size_t)config_num(c, CFG_PLUGINS_OUTPUT_MAX);
     host->limits.lua_path = host->lua_path;
 }
 
