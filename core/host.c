@@ -157,6 +157,7 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
     rc = policy_set_open(host->policies_dir, &host->limits, &host->policies, err);
     if (rc)
         goto fail;
+    policy_set_on_shadow(host->policies, host_shadow_record, host);
     skh_host_set_clock(host, NULL);
     *out = host;
     return SKH_OK;
@@ -183,6 +184,8 @@ SKH_EXPORT void skh_host_close(skh_host *host)
         free(host->plugins[i].impl);
     }
     free(host->plugins);
+    host_shadow_flush(host);
+    json_decref(host->shadow_queue);
     policy_set_close(host->policies);
     json_decref(host->told);
     store_close(host->st);
