@@ -797,6 +797,7 @@ static int wk_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
     }
     free(b.p);
     double deadline = call_deadline(w, call);
+    call->output_max = w->lim.output_max; /* the worker's side checks it too */
     if (sent != 0) {
         fail_dead(p, w, fn, call, 0, timeout);
         return SKH_OK;
