@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store;
 
@@ -143,6 +143,9 @@ typedef struct store_execution {
     const store_request_end *end;
     const char *fallback_from; /* an open circuit breaker moved the request off it; NULL: no */
     int skipped; /* recovery.lua said skip: the input was at fault (no rollback evidence) */
+    /* Seed 004's rest of the context: JSON array texts and a rank (0: none), or NULL. */
+    const char *alternatives_considered, *follow_up_actions;
+    int selection_rank;
 } store_execution;
 
 /*

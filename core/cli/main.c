@@ -43,7 +43,11 @@ const cli_verb cli_verbs[] = {
      "  --threshold F           fidelity an attempt needs (react.fidelity_threshold)\n"
      "  --no-react              no ReAct iterations (recovery retries still apply)\n"
      "  --timeout SECONDS|Nms   the request's deadline (request.timeout_ms; 0: none)\n"
-     "  --session ID  --phase P  --query TEXT  --tenant T   invocation context, recorded\n\n"
+     "  --session ID  --phase P  --query TEXT  --tenant T   invocation context, recorded\n"
+     "  --alternatives A,B  --rank N  --follow-up X,Y   the skills weighed before this one,\n"
+     "                          the rank it was chosen at, the actions planned after it\n"
+     "The context reaches the skill and its scorers (Lua ctx.phase..., skh_context(),\n"
+     "$SKILLHOST_CONTEXT for exec: skills).\n\n"
      "Prints the output object on stdout (the whole result with --json).\n"
      "Exit 0 when the skill produced output, 1 when it failed.\n"},
     {"plugin", cmd_plugin, "plugin check FILE...",

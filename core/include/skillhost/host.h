@@ -127,6 +127,16 @@ typedef struct skh_exec_options {
     double timeout_ms;    /* request deadline; 0: request.timeout_ms; < 0: none */
     const char *expected; /* benchmark label recorded with the outcome (evaluate); NULL: none */
     int critical;         /* a benchmark case whose false negative is critical */
+    /*
+     * The rest of seed 004's invocation context, recorded with every
+     * execution and handed to the skill and its scorers (skh_context()):
+     * the skills the caller weighed before this one and the actions it
+     * plans after it, comma separated (NULL: none), and the rank its
+     * selection gave this skill (1 = first choice; 0: none).
+     */
+    const char *alternatives_considered;
+    const char *follow_up_actions;
+    int selection_rank;
 } skh_exec_options;
 
 #define SKH_EXEC_OPTIONS_INIT                                                                      \
