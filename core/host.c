@@ -29,6 +29,12 @@ SKH_EXPORT const char *skh_host_db_path(const skh_host *host)
     return host->db_path;
 }
 
+SKH_EXPORT int skh_workspace_check(const char *db_path, skh_error *err)
+{
+    error_clear(err);
+    return store_check(db_path, err);
+}
+
 static const char *first_set(const char *a, const char *env)
 {
     if (a && *a)

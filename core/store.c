@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,17 +448,146 @@ static int ensure_wal(store *st, skh_error *err)
     return SKH_OK;
 }
 
-/* Run the missing migrations under the write lock; another process may have done it first. */
-static int migrate(store *st, skh_error *err)
+/* ---- what a file is ------------------------------------------------------ */
+
+/*
+ * What kind of file a path holds, decided from reads only (no journal mode
+ * change, no write), so that a file that is not a workspace is left exactly
+ * as it was found:
+ * - SKILLHOST: application_id is STORE_APPLICATION_ID;
+ * - LEGACY: a skillhost database written before the id was set (skillhost's
+ *   tables and user_version >= 1); it is opened and gets the id;
+ * - EMPTY: no tables, user_version 0, no application id: what `init` may
+ *   turn into a workspace;
+ * - FOREIGN: anything else; *what says what it is.
+ */
+enum db_kind { DB_SKILLHOST, DB_LEGACY, DB_EMPTY, DB_FOREIGN };
+
+/* The tables every skillhost schema since version 1 has. */
+static const char *const own_tables[] = {"skills",           "skill_variations",   "executions",
+                                         "fidelity_metrics", "telemetry_counters", "config"};
+
+static int db_classify(store *st, int *kind, int *version, char *what, size_t n, skh_error *err)
 {
-    int version = 0;
+    int app = 0, ntables = 0, nown = 0;
+    char names[160] = "";
+    size_t used = 0;
+    sqlite3_stmt *s = NULL;
+    int rc = pragma_int(st, "PRAGMA application_id", &app, err);
+    if (rc == SKH_OK)
+        rc = pragma_int(st, "PRAGMA user_version", version, err);
+    if (rc != SKH_OK)
+        return rc;
+    rc = sqlite3_prepare_v2(st->db,
+                            "SELECT name FROM sqlite_master WHERE type = 'table'"
+                            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+                            -1, &s, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        ntables++;
+        for (size_t i = 0; name && i < sizeof own_tables / sizeof own_tables[0]; i++)
+            nown += strcmp(name, own_tables[i]) == 0;
+        if (name && ntables <= 4 && used < sizeof names) {
+            int w = snprintf(names + used, sizeof names - used, "%s%.40s", used ? ", " : "", name);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_OK)
+        return store_db_error(st, rc, err, "reading the list of tables");
+
+    if ((uint32_t)app == STORE_APPLICATION_ID)
+        *kind = DB_SKILLHOST;
+    else if (app == 0 && *version >= 1 && nown == sizeof own_tables / sizeof own_tables[0])
+        *kind = DB_LEGACY;
+    else if (app == 0 && *version == 0 && ntables == 0)
+        *kind = DB_EMPTY;
+    else
+        *kind = DB_FOREIGN;
+    if (*kind != DB_FOREIGN)
+        return SKH_OK;
+    if (ntables == 0)
+        snprintf(what, n, "an SQLite database with no tables (application_id %#x, user_version %d)",
+                 (unsigned)app, *version);
+    else
+        snprintf(what, n,
+                 "another application's SQLite database (application_id %#x, user_version %d, %d "
+                 "table%s: %s%s)",
+                 (unsigned)app, *version, ntables, ntables == 1 ? "" : "s", names,
+                 ntables > 4 ? ", ..." : "");
+    return SKH_OK;
+}
+
+static int refuse_foreign(const char *path, const char *what, skh_error *err)
+{
+    return error_set(err, SKH_ESTORE, path,
+                     "not a skillhost database: %s; skillhost leaves it unchanged (use another "
+                     "--db, or `skillhost init` in a new folder)",
+                     what);
+}
+
+static int refuse_empty(const char *path, skh_error *err)
+{
+    return error_set(err, SKH_ESTORE, path,
+                     "not a skillhost database: the file is empty; only `skillhost init` makes a "
+                     "workspace of it");
+}
+
+/* A path that names a device, a folder or a FIFO is never opened as a database. */
+static int refuse_not_regular(const char *path, const struct stat *sb, skh_error *err)
+{
+    const char *what = S_ISDIR(sb->st_mode)    ? "a directory"
+                       : S_ISCHR(sb->st_mode)  ? "a character device"
+                       : S_ISBLK(sb->st_mode)  ? "a block device"
+                       : S_ISFIFO(sb->st_mode) ? "a FIFO"
+                       : S_ISSOCK(sb->st_mode) ? "a socket"
+                                               : "not a regular file";
+    return error_set(err, SKH_ESTORE, path, "not a skillhost database: the path is %s", what);
+}
+
+/*
+ * SQLite reads a file that is not a database as SQLITE_NOTADB on the first
+ * read: say what it holds instead of SQLite's bare "file is not a database".
+ */
+static int refuse_not_sqlite(const char *path, skh_error *err)
+{
+    struct stat sb;
+    long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    return error_set(err, SKH_ESTORE, path,
+                     "not a skillhost database: the file is not an SQLite database at all (%lld "
+                     "bytes); skillhost leaves it unchanged",
+                     size);
+}
+
+/*
+ * Run the missing migrations and set the application id under the write
+ * lock; another process may have done it first, so the file is classified
+ * again once the lock is held.
+ */
+static int migrate(store *st, int create, skh_error *err)
+{
+    int version = 0, kind = DB_FOREIGN;
+    char what[320] = "";
     int rc = store_tx_begin(st, 1, err);
     if (rc != SKH_OK)
         return rc;
-    if ((rc = pragma_int(st, "PRAGMA user_version", &version, err)) != SKH_OK)
+    if ((rc = db_classify(st, &kind, &version, what, sizeof what, err)) != SKH_OK)
         return store_tx_fail(st, rc);
+    if (kind == DB_FOREIGN)
+        return store_tx_fail(st, refuse_foreign(st->path, what, err));
+    if (kind == DB_EMPTY && !create)
+        return store_tx_fail(st, refuse_empty(st->path, err));
     if (version > STORE_SCHEMA_VERSION)
         return store_tx_fail(st, refuse_newer(st, version, err));
+    if (kind != DB_SKILLHOST) {
+        /* PRAGMA takes no parameters; the value is our own constant. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d", (int)STORE_APPLICATION_ID);
+        int src = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        if (src != SQLITE_OK)
+            return store_tx_fail(st, store_db_error(st, src, err, "setting the application id"));
+    }
     for (int k = version + 1; k <= STORE_SCHEMA_VERSION; k++) {
         int src = sqlite3_exec(st->db, schema_migration(k), NULL, NULL, NULL);
         if (src != SQLITE_OK)
@@ -514,8 +644,12 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
         opts = &defaults;
     if (!path || !*path)
         return error_set(err, SKH_EINVAL, "database", "empty database path");
-    if (!opts->create && stat(path, &sb) != 0 && errno == ENOENT)
-        return error_set(err, SKH_ENOTFOUND, path, "no such database (run `skillhost init`)");
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT && !opts->create)
+            return error_set(err, SKH_ENOTFOUND, path, "no such database (run `skillhost init`)");
+    } else if (!S_ISREG(sb.st_mode)) {
+        return refuse_not_regular(path, &sb, err);
+    }
 
     store *st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(path))) {
@@ -538,9 +672,22 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
     if ((rc = set_busy_timeout(st, opts->busy_timeout_ms, err)) != SKH_OK)
         goto fail;
 
-    /* Refuse a newer database before changing anything in it. */
-    if ((rc = pragma_int(st, "PRAGMA user_version", &version, err)) != SKH_OK)
+    /* Refuse a foreign, empty or newer database before changing anything in it. */
+    char what[320] = "";
+    int kind = DB_FOREIGN;
+    if ((rc = db_classify(st, &kind, &version, what, sizeof what, err)) != SKH_OK) {
+        if ((sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_NOTADB)
+            rc = refuse_not_sqlite(path, err);
         goto fail;
+    }
+    if (kind == DB_FOREIGN) {
+        rc = refuse_foreign(path, what, err);
+        goto fail;
+    }
+    if (kind == DB_EMPTY && !opts->create) {
+        rc = refuse_empty(path, err);
+        goto fail;
+    }
     if (version > STORE_SCHEMA_VERSION) {
         rc = refuse_newer(st, version, err);
         goto fail;
@@ -554,12 +701,54 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
         rc = store_db_error(st, rc, err, "configuring the connection");
         goto fail;
     }
-    if (version < STORE_SCHEMA_VERSION && (rc = migrate(st, err)) != SKH_OK)
+    if ((version < STORE_SCHEMA_VERSION || kind != DB_SKILLHOST) &&
+        (rc = migrate(st, opts->create, err)) != SKH_OK)
         goto fail;
     *out = st;
     return SKH_OK;
 
 fail:
+    store_close(st);
+    return rc;
+}
+
+int store_check(const char *path, skh_error *err)
+{
+    struct stat sb;
+    if (!path || !*path)
+        return error_set(err, SKH_EINVAL, "database", "empty database path");
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT
+                   ? error_set(err, SKH_ENOTFOUND, path, "no such database")
+                   : error_set(err, SKH_ESTORE, path, "cannot read: %s", strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return refuse_not_regular(path, &sb, err);
+
+    store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
+        return store_no_memory(err, path);
+    }
+    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = st->db ? store_db_error(st, rc, err, "cannot open database")
+                    : store_no_memory(err, path);
+        store_close(st);
+        return rc;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    char what[320] = "";
+    int kind = DB_FOREIGN, version = 0;
+    if ((rc = set_busy_timeout(st, 0, err)) == SKH_OK &&
+        (rc = db_classify(st, &kind, &version, what, sizeof what, err)) != SKH_OK &&
+        (sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_NOTADB)
+        rc = refuse_not_sqlite(path, err);
+    if (rc == SKH_OK && kind == DB_FOREIGN)
+        rc = refuse_foreign(path, what, err);
+    else if (rc == SKH_OK && kind == DB_EMPTY)
+        rc = refuse_empty(path, err);
+    else if (rc == SKH_OK && version > STORE_SCHEMA_VERSION)
+        rc = refuse_newer(st, version, err);
     store_close(st);
     return rc;
 }

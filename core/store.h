@@ -14,6 +14,11 @@
 
 /* The schema version this binary writes (PRAGMA user_version). */
 #define STORE_SCHEMA_VERSION 3
+/*
+ * PRAGMA application_id of every skillhost database ("SKH1"), so that file(1)
+ * and skillhost itself can tell a workspace from another application's file.
+ */
+#define STORE_APPLICATION_ID 0x534b4831u
 
 typedef struct store store;
 
@@ -27,8 +32,23 @@ typedef struct store_options {
  * Open (and create or migrate) a database.  A database whose user_version is
  * newer than STORE_SCHEMA_VERSION is refused with SKH_ESTORE naming both
  * versions.  A missing file without create is SKH_ENOTFOUND.
+ *
+ * Only a skillhost database is opened: one with STORE_APPLICATION_ID, or an
+ * older one with skillhost's tables and user_version >= 1 (it gets the id).
+ * An empty file (no tables, user_version 0) is made a workspace only with
+ * create; anything else (another application's SQLite file, a file that is
+ * not SQLite, a device) is refused with SKH_ESTORE saying what it is, and
+ * left exactly as it was: nothing is written to it, not even the journal
+ * mode.
  */
 int store_open(const char *path, const store_options *opts, store **out, skh_error *err);
+/*
+ * Is path a skillhost database this binary can open?  SKH_OK when it is,
+ * SKH_ENOTFOUND when nothing is there, SKH_ESTORE saying what the file is
+ * otherwise (an empty file included).  Reads only; never creates, migrates
+ * or changes the file.
+ */
+int store_check(const char *path, skh_error *err);
 /*
  * Change the busy timeout and synchronous of an open store (create is
  * ignored): the host learns the workspace's store.* options only once the

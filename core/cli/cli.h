@@ -24,8 +24,39 @@ typedef struct cli_verb {
     const char *help;                          /* the rest of --help */
 } cli_verb;
 
-/* Open the host once per process; on failure prints the error and returns its exit status. */
+/*
+ * Open the host once per process; on failure prints the error and returns its exit status.
+ * Without --db or $SKILLHOST_DB the workspace is found first (cli_workspace); only
+ * init passes create.
+ */
 int cli_open(cli *c, int create);
+/*
+ * Find the workspace (cli_workspace.c): --db, else $SKILLHOST_DB, else the first
+ * .skillhost/ in the current directory or above it, up to $HOME or /.  Sets c->db.
+ * Not found: with create, leaves c->db NULL (the host makes ./.skillhost/); without,
+ * says where it looked (when report) and returns exit status 4.
+ */
+int cli_workspace(cli *c, int create, int report);
+/* The folder the workspace was found in when it is above the current one, else NULL. */
+const char *cli_workspace_found_above(void);
+/*
+ * A progress line on stderr for long work (cli_progress.c): done/total, rate,
+ * ETA, redrawn in place and erased at the end.  NULL -- and every call a
+ * no-op -- when stderr is not a terminal, with -q, or with
+ * SKILLHOST_PROGRESS=never (SKILLHOST_PROGRESS=always: draw anyway, one line
+ * per redraw).  unit names what is counted ("cases", "lines"); fmt the work.
+ */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_start(const cli *c, const char *unit, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* done of total (0: unknown); redraws at most ten times a second, and at the end. */
+void cli_progress_set(cli_progress *p, unsigned long long done, unsigned long long total);
+/* Erase the line and free p. */
+void cli_progress_end(cli_progress *p);
+/* cli_progress_set as a callback (arg is the cli_progress), for skh_*_options.progress. */
+void cli_progress_cb(void *arg, size_t done, size_t total);
+/* With SKILLHOST_LOG=trace: "skillhost: trace: ..." on stderr. */
+void cli_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print `skillhost: WHAT: WHY` (and the JSON error object with --json); returns the exit status. */
 int cli_error(const cli *c, const skh_error *err);
 /* A usage error: message, then "try 'skillhost VERB --help'"; returns 2. */

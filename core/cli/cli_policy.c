@@ -38,6 +38,7 @@ int cmd_policy(cli *c, int argc, char **argv)
         return cli_usage(c, "policy check", "unexpected argument '%s'", argv[3]);
 
     /* No database is needed to check policies; use the workspace's limits when there is one. */
+    cli_workspace(c, 0, 0);
     skh_host_options o = {.struct_size = sizeof o, .db_path = c->db, .policies_dir = c->policies};
     skh_error err;
     if (skh_host_open(&o, &c->host, &err) != SKH_OK)

@@ -63,7 +63,7 @@ static int skill_add(cli *c, int argc, char **argv)
     if (content_arg && cli_read_arg(content_arg, "--content", &content, &err))
         return cli_error(c, &err);
     spec.content = content;
-    if ((rc = cli_open(c, 1)) == 0) {
+    if ((rc = cli_open(c, 0)) == 0) {
         if (skh_variant_add(c->host, &spec, &id, &err))
             rc = cli_error(c, &err);
         else if (c->json)
@@ -100,7 +100,7 @@ static int skill_set(cli *c, int argc, char **argv)
         return cli_usage(c, "skill set", "expected exactly one skill NAME");
     if (!positive)
         return cli_usage(c, "skill set", "nothing to set (--positive-class CLASS)");
-    int rc = cli_open(c, 1);
+    int rc = cli_open(c, 0);
     if (rc)
         return rc;
     skh_error err;

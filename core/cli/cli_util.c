@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -138,11 +139,27 @@ int cli_open(cli *c, int create)
 {
     if (c->host)
         return 0;
+    int rc = cli_workspace(c, create, 1);
+    if (rc)
+        return rc;
     skh_host_options o = {
         .struct_size = sizeof o, .db_path = c->db, .policies_dir = c->policies, .create = create};
     skh_error err;
-    int rc = skh_host_open(&o, &c->host, &err);
+    rc = skh_host_open(&o, &c->host, &err);
     return rc ? cli_error(c, &err) : 0;
+}
+
+void cli_trace(const char *fmt, ...)
+{
+    const char *v = getenv("SKILLHOST_LOG");
+    if (!v || strcasecmp(v, "trace") != 0)
+        return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "skillhost: trace: %s\n", line);
 }
 
 static char *read_stream(FILE *f)

@@ -17,7 +17,10 @@
 const cli_verb cli_verbs[] = {
     {"init", cmd_init, "init",
      "Create the workspace database (idempotent): --db, else $SKILLHOST_DB, else\n"
-     "./.skillhost/skillhost.db.\n"},
+     "./.skillhost/skillhost.db.  Every verb finds the workspace as git finds .git:\n"
+     "--db, else $SKILLHOST_DB, else the first .skillhost/ folder in the current\n"
+     "directory or above it (up to $HOME, or /).  init is the only verb that creates\n"
+     "one; run in a folder under a workspace, it reports that workspace.\n"},
     {"skill", cmd_skill, "skill add|set|list|show ...",
      "  skill add NAME --impl FILE|exec:CMD [--content TEXT|@FILE] [--patterns a,b,c]\n"
      "            [--state prototype|staged|production] [--description TEXT]\n"
@@ -70,11 +73,13 @@ const cli_verb cli_verbs[] = {
      "Ask the skill's evolver (skill add --evolver, or --evolver here) for a new variant of\n"
      "the serving one, built from its weak patterns and recent failures; the new variant\n"
      "(its parent recorded) enters an A/B test at once.\n"},
-    {"evaluate", cmd_evaluate, "evaluate NAME [--variant NAME@vN] --cases FILE.jsonl",
+    {"evaluate", cmd_evaluate, "evaluate NAME [--variant NAME@vN] --cases FILE.jsonl [--jobs N]",
      "Run benchmark cases ({\"input\", \"expected\", \"critical\"} per line) through the\n"
      "pipeline, recorded and marked as evaluation, and report pattern fidelity, outcome\n"
      "quality, false-positive rate and critical false negatives.  A malformed line is\n"
-     "reported with file:line and counted as failed.\n"},
+     "reported with file:line and counted as failed.  --jobs N (1-64) runs N cases at\n"
+     "once, for slow exec: skills; the report is the same as with one.  On a terminal\n"
+     "a progress line (done/total, rate, ETA) shows on stderr, unless -q.\n"},
     {"approve", cmd_approve,
      "approve NAME@vN --path prototype->staged|staged->production --approver WHO --ticket T\n"
      "                 [--check ITEM=yes|no[:EVIDENCE]]... [--notes TEXT]",
@@ -135,10 +140,17 @@ int cmd_init(cli *c, int argc, char **argv)
     int rc = cli_open(c, 1);
     if (rc)
         return rc;
+    /* A workspace above this folder is the one to use: init does not split it in two. */
+    const char *above = cli_workspace_found_above();
     if (c->json)
-        cli_print_json(json_pack("{s:s, s:b}", "db", skh_host_db_path(c->host), "ready", 1));
-    else if (!c->quiet)
+        cli_print_json(json_pack("{s:s, s:b, s:s?}", "db", skh_host_db_path(c->host), "ready", 1,
+                                 "found_in", above));
+    else if (!c->quiet) {
         printf("workspace ready: %s\n", skh_host_db_path(c->host));
+        if (above)
+            printf("(the workspace of %s, above the current folder; --db PATH makes another)\n",
+                   above);
+    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -480,7 +481,122 @@ static void t_not_a_database(void **state)
     skh_error err = {0};
     store *st = NULL;
     assert_int_equal(store_open(fx->path, NULL, &st, &err), SKH_ESTORE);
-    assert_non_null(strstr(err.message, "not a database"));
+    assert_non_null(strstr(err.message, "not an SQLite database"));
+    assert_int_equal(store_check(fx->path, &err), SKH_ESTORE);
+    assert_non_null(strstr(err.message, "not an SQLite database"));
+}
+
+/* Item 8 of issue 9: another application's SQLite file is refused and left untouched. */
+static void t_foreign_database(void **state)
+{
+    store_fixture *fx = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    raw_exec(db, "PRAGMA journal_mode=DELETE; CREATE TABLE photos (id INTEGER, path TEXT);"
+                 " PRAGMA user_version = 7");
+    sqlite3_close(db);
+    struct stat before, after;
+    assert_int_equal(stat(fx->path, &before), 0);
+
+    for (int create = 0; create <= 1; create++) {
+        skh_error err = {0};
+        store *st = NULL;
+        store_options o = {.create = create};
+        assert_int_equal(store_open(fx->path, &o, &st, &err), SKH_ESTORE);
+        assert_null(st);
+        assert_non_null(strstr(err.message, "not a skillhost database"));
+        assert_non_null(strstr(err.message, "1 table: photos"));
+        assert_non_null(strstr(err.message, "user_version 7"));
+        assert_string_equal(err.what, fx->path);
+    }
+    skh_error err = {0};
+    assert_int_equal(store_check(fx->path, &err), SKH_ESTORE);
+    assert_non_null(strstr(err.message, "photos"));
+
+    /* Not switched to WAL, no table added, not a byte changed. */
+    assert_int_equal(stat(fx->path, &after), 0);
+    assert_int_equal(before.st_size, after.st_size);
+    assert_int_equal(before.st_mtime, after.st_mtime);
+    db = raw_open(fx->path);
+    char buf[32];
+    assert_string_equal(db_text(db, "PRAGMA journal_mode", NULL, buf, sizeof buf), "delete");
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM sqlite_master", NULL), 1);
+    assert_int_equal(db_int(db, "PRAGMA application_id", NULL), 0);
+    sqlite3_close(db);
+}
+
+/* An empty file becomes a workspace only when asked to create (init). */
+static void t_empty_file(void **state)
+{
+    store_fixture *fx = *state;
+    FILE *f = fopen(fx->path, "w");
+    assert_non_null(f);
+    fclose(f);
+    skh_error err = {0};
+    store *st = NULL;
+    assert_int_equal(store_open(fx->path, NULL, &st, &err), SKH_ESTORE);
+    assert_non_null(strstr(err.message, "empty"));
+    assert_non_null(strstr(err.message, "skillhost init"));
+    assert_int_equal(store_check(fx->path, &err), SKH_ESTORE);
+    struct stat sb;
+    assert_int_equal(stat(fx->path, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+
+    store_options o = {.create = 1};
+    assert_int_equal(store_open(fx->path, &o, &st, &err), SKH_OK);
+    store_close(st);
+    assert_int_equal(store_check(fx->path, &err), SKH_OK);
+    sqlite3 *db = raw_open(fx->path);
+    assert_int_equal((unsigned)db_int(db, "PRAGMA application_id", NULL), STORE_APPLICATION_ID);
+    sqlite3_close(db);
+    /* And now any open takes it. */
+    assert_int_equal(store_open(fx->path, NULL, &st, &err), SKH_OK);
+    store_close(st);
+}
+
+/* A device is never opened: no /dev/null-journal. */
+static void t_not_a_file(void **state)
+{
+    (void)state;
+    skh_error err = {0};
+    store *st = NULL;
+    store_options o = {.create = 1};
+    assert_int_equal(store_open("/dev/null", &o, &st, &err), SKH_ESTORE);
+    assert_non_null(strstr(err.message, "character device"));
+    assert_int_equal(access("/dev/null-journal", F_OK), -1);
+    assert_int_equal(store_open("/tmp", NULL, &st, &err), SKH_ESTORE);
+    assert_non_null(strstr(err.message, "directory"));
+    assert_int_equal(store_check("/dev/null", &err), SKH_ESTORE);
+}
+
+/* A skillhost database from before the application id opens and gets it. */
+static void t_legacy_gets_application_id(void **state)
+{
+    store_fixture *fx = *state;
+    char *v1 = add_variant(fx->st, "spam", NULL);
+    free(v1);
+    store_close(fx->st);
+    fx->st = NULL;
+    sqlite3 *db = raw_open(fx->path);
+    raw_exec(db, "PRAGMA application_id = 0");
+    sqlite3_close(db);
+
+    skh_error err = {0};
+    assert_int_equal(store_check(fx->path, &err), SKH_OK);
+    assert_int_equal(store_open(fx->path, NULL, &fx->st, &err), SKH_OK);
+    db = raw_open(fx->path);
+    assert_int_equal((unsigned)db_int(db, "PRAGMA application_id", NULL), STORE_APPLICATION_ID);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM skill_variations", NULL), 1);
+    sqlite3_close(db);
+
+    /* Without skillhost's tables, user_version >= 1 alone is not enough. */
+    db = raw_open(fx->path);
+    raw_exec(db, "PRAGMA application_id = 0; DROP TABLE config");
+    sqlite3_close(db);
+    store_close(fx->st);
+    fx->st = NULL;
+    assert_int_equal(store_open(fx->path, NULL, &fx->st, &err), SKH_ESTORE);
+    assert_non_null(strstr(err.message, "not a skillhost database"));
 }
 
 static void t_wal_mode(void **state)
@@ -1434,6 +1550,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_migrates_from_v1, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_missing_file, setup_dir, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_not_a_database, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_foreign_database, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_empty_file, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_not_a_file, setup_dir, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_legacy_gets_application_id, setup,
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_wal_mode, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_variant_versions, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_production_demotes, setup, store_fixture_teardown),

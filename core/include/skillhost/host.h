@@ -52,7 +52,7 @@ typedef struct skh_host_options {
     const char *db_path;      /* NULL: $SKILLHOST_DB, then ./.skillhost/skillhost.db */
     const char *policies_dir; /* NULL: $SKILLHOST_POLICIES, then the installed folder */
     const char *plugin_path;  /* NULL: $SKILLHOST_PLUGIN_PATH, then the installed folder */
-    int create;               /* create the database (and its folder) if missing */
+    int create; /* create the database (and its folder) if missing, or set up an empty file */
 } skh_host_options;
 
 /* Open a host; the database schema is created or migrated as needed. */
@@ -60,6 +60,15 @@ int skh_host_open(const skh_host_options *opts, skh_host **out, skh_error *err);
 void skh_host_close(skh_host *host);
 /* The database path the host uses. */
 const char *skh_host_db_path(const skh_host *host);
+/*
+ * Is db_path a skillhost workspace database?  SKH_OK when it is one this
+ * binary can open, SKH_ENOTFOUND when nothing is there, SKH_ESTORE with a
+ * message saying what the file is otherwise (another application's SQLite
+ * file, an empty file, not SQLite at all, a device).  Reads only: it never
+ * creates, migrates or changes the file.  skh_host_open() makes the same
+ * check; only create (`skillhost init`) makes a workspace of an empty file.
+ */
+int skh_workspace_check(const char *db_path, skh_error *err);
 
 /* ---- time ----------------------------------------------------------------- */
 
@@ -241,6 +250,26 @@ int skh_evolve_report(skh_host *host, const char *skill, const skh_evolve_option
  */
 int skh_evaluate(skh_host *host, const char *skill, const char *variant, const char *cases_path,
                  char **json, skh_error *err);
+
+/* skh_evaluate with more choices; NULL options: skh_evaluate's. */
+typedef struct skh_evaluate_options {
+    uint32_t struct_size; /* sizeof(skh_evaluate_options) */
+    const char *variant;  /* "skill@vN"; NULL: the serving variant */
+    /*
+     * Cases run side by side, each worker on a host of its own opened on the
+     * same database (0 or 1: one at a time on host).  The report is the same
+     * for any number: cases are reported in file order.
+     */
+    unsigned jobs;
+    /*
+     * Called with 0 before the first case and after each case that ran, from
+     * the worker that ran it (one call at a time): done of total cases.
+     */
+    void (*progress)(void *arg, size_t done, size_t total);
+    void *progress_arg;
+} skh_evaluate_options;
+int skh_evaluate_with(skh_host *host, const char *skill, const char *cases_path,
+                      const skh_evaluate_options *opts, char **json, skh_error *err);
 
 typedef struct skh_approval {
     uint32_t struct_size; /* sizeof(skh_approval) */
