@@ -15,11 +15,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <lauxlib.h>
@@ -313,26 +315,31 @@ static int check_descriptor(lua_State *L)
 
 /* ------------------------------------------------------------------ load */
 
-static int read_source(const char *path, char **text, size_t *len, skh_error *err)
+/* All of fd's bytes (at most LP_MAX_SOURCE), read once: what is hashed is what is compiled. */
+static int read_source(int fd, const char *path, char **text, size_t *len, skh_error *err)
 {
     *text = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return error_set(err, SKH_EPLUGIN, path, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {
-        if (!buf) {
-            fclose(f);
+        if (!buf)
             return error_set(err, SKH_ENOMEM, path, "%s: out of memory", path);
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            free(buf);
+            return error_set(err, SKH_EPLUGIN, path, "%s: cannot read: %s", path, strerror(e));
         }
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
+        if (got == 0)
             break;
+        n += (size_t)got;
+        if (n < cap)
+            continue;
         if (cap >= LP_MAX_SOURCE) {
             free(buf);
-            fclose(f);
             return error_set(err, SKH_EPLUGIN, path, "%s: larger than %u bytes", path,
                              LP_MAX_SOURCE);
         }
@@ -341,12 +348,6 @@ static int read_source(const char *path, char **text, size_t *len, skh_error *er
             free(buf);
         buf = grown;
         cap *= 2;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return error_set(err, SKH_EPLUGIN, path, "%s: cannot read", path);
     }
     *text = buf;
     *len = n;
@@ -682,6 +683,12 @@ static const struct plugin_ops lp_ops = {
 
 int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err)
 {
+    return plugin_lua_load_pinned(path, lim, NULL, out, err);
+}
+
+int plugin_lua_load_pinned(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                           plugin **out, skh_error *err)
+{
     plugin_limits defaults;
     *out = NULL;
     if (!path || !*path)
@@ -690,22 +697,30 @@ int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, sk
         plugin_limits_default(&defaults);
         lim = &defaults;
     }
-    int rc;
-    if (lim->check_trust && (rc = trust_check(path, err)) < 0)
+    /* Opened once: the trust rules, the hash and the compiler all see this one file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return error_set(err, SKH_EPLUGIN, path, "%s: cannot open: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = trust_check_fd(path, fd, lim->check_trust, err);
+    if (rc == SKH_OK)
+        rc = read_source(fd, path, &text, &len, err);
+    close(fd);
+    if (rc < 0)
         return rc;
-
-    char *text;
-    size_t len;
-    if ((rc = read_source(path, &text, &len, err)) < 0)
-        return rc;
+    /* The hash of the very bytes compiled, compared before a line of them runs. */
+    char sha256[65];
+    sha256_hex(text, len, sha256);
+    if (pin && pin->sha256 && *pin->sha256 && strcmp(pin->sha256, sha256) != 0) {
+        free(text);
+        return plugin_pin_refuse(path, pin, sha256, err);
+    }
     if (len > 0 && text[0] == LUA_SIGNATURE[0]) {
         free(text);
         return error_set(err, SKH_EPLUGIN, path,
                          "%s: binary chunks are refused; a Lua plugin must be source text", path);
     }
-    /* The hash of the very bytes compiled: a file changed after a check cannot slip through. */
-    char sha256[65];
-    sha256_hex(text, len, sha256);
     /* A "#!" line is skipped as lua(1) does: blanked, not cut, so line numbers hold. */
     if (len > 0 && text[0] == '#')
         for (size_t i = 0; i < len && text[i] != '\n'; i++)

@@ -309,6 +309,19 @@ typedef struct store_ab_test {
 
 void store_ab_test_free(store_ab_test *t); /* frees members, not t */
 
+/* Request durations (ms, the sum of a request's attempts) per arm since a test began. */
+typedef struct store_durations {
+    double *control, *treatment;
+    size_t n_control, n_treatment;
+    size_t cap_control, cap_treatment;
+} store_durations;
+
+/* Live requests of the skill routed to either arm since t->start_time; evaluations left out. */
+int store_ab_durations(store *st, const store_ab_test *t, store_durations *out, skh_error *err);
+void store_durations_free(store_durations *d);
+/* The observed JSON of the test's newest latency look (a 'latency' decision); NULL if none. */
+int store_ab_latency_latest(store *st, const store_ab_test *t, char **observed, skh_error *err);
+
 typedef struct store_ab_new {
     const char *skill;
     const char *treatment; /* variant id; the control is chosen here */
