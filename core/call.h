@@ -33,6 +33,12 @@ struct skh_call {
      */
     const char *brief_unless;
     /*
+     * Set by execute for a request that asked for events: each breadcrumb
+     * and log line is also handed to it as it happens (SKH_EVENT_*).
+     */
+    void (*observe)(void *ud, int kind, int level, const char *text);
+    void *observe_ud;
+    /*
      * The request's context, JSON object text (skh_context()), borrowed;
      * NULL: "{}".  Set by whoever runs the call for a request -- the skill
      * and every scorer of its attempts see the same one; a worker process

@@ -63,8 +63,9 @@ typedef struct request {
     int selection_rank;
 } request;
 
-/* Does the caller's options struct reach member m (it may predate it)? */
-#define OPTS_HAVE(o, m) ((o) && (o)->struct_size >= offsetof(skh_exec_options, m) + sizeof(o)->m)
+/* The members appended to skh_exec_options, when the caller's struct has them. */
+#define EXEC_OPTS_HAS(o, member)                                                                   \
+    ((o) && (o)->struct_size >= offsetof(skh_exec_options, member) + sizeof((o)->member))
 
 /* "a, b,,c" -> ["a","b","c"]; NULL or nothing but commas -> NULL. */
 static int comma_list(const char *text, char **json, skh_error *err)
@@ -107,7 +108,7 @@ static int request_context(request *q, skh_error *err)
     if (!o)
         return SKH_OK;
     int rc = SKH_OK;
-    if (OPTS_HAVE(o, selection_rank)) {
+    if (EXEC_OPTS_HAS(o, selection_rank)) {
         if (o->selection_rank < 0)
             return error_set(err, SKH_EINVAL, "selection_rank", "%d is not a rank (1, 2, ...)",
                              o->selection_rank);
@@ -141,6 +142,21 @@ static int request_context(request *q, skh_error *err)
     if (bad)
         return error_set(err, SKH_ENOMEM, "context", "out of memory");
     return SKH_OK;
+}
+
+/* The request's event sink, forwarded from the call (call.h observe). */
+static void request_observe(void *ud, int kind, int level, const char *text)
+{
+    const request *q = ud;
+    skh_event ev = {
+        .kind = kind, .attempt = q->r ? q->r->nattempts : 0, .level = level, .text = text};
+    q->opts->on_event(q->opts->event_ud, &ev);
+}
+
+static int request_cancelled(const request *q)
+{
+    return EXEC_OPTS_HAS(q->opts, cancel) && q->opts->cancel &&
+           __atomic_load_n(q->opts->cancel, __ATOMIC_RELAXED) != 0;
 }
 
 /* The request's knobs: flag > environment > workspace > default (DESIGN §9). */
@@ -310,6 +326,12 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
 {
     call_init(call, input_text, q->v->content, q->v->patterns, n, q->p->name);
     call->context = q->context;
+    if (EXEC_OPTS_HAS(q->opts, on_event) && q->opts->on_event) {
+        skh_event ev = {.kind = SKH_EVENT_ATTEMPT, .attempt = n, .text = q->v->variant_id};
+        q->opts->on_event(q->opts->event_ud, &ev);
+        call->observe = request_observe;
+        call->observe_ud = q;
+    }
     double t0 = host_now_ms(q->host);
     int rc = q->p->ops->invoke(q->p, "execute", call, err);
     a->duration_ms = host_now_ms(q->host) - t0;
@@ -420,7 +442,8 @@ static int run_request(request *q, json_t *input, skh_error *err)
     double before = NAN;
 
     for (unsigned n = 1;; n++) {
-        /* The first attempt runs on the caller's own text, which parsed: no need to print it. */
+        /* The first attempt runs on the caller's own text, which parsed: no need to print it.
+         */
         char *printed = attempt_input == input ? NULL : json_dumps(attempt_input, JSON_COMPACT);
         const char *input_text = attempt_input == input ? q->input_json : printed;
         attempt_rec *a = input_text ? new_attempt(r) : NULL;
@@ -463,6 +486,10 @@ static int run_request(request *q, json_t *input, skh_error *err)
         if (next != NEXT_END &&
             host_now_ms(q->host) + (next == NEXT_RETRY_SAME ? wait_ms : 0) >= q->deadline_ms)
             next = NEXT_END; /* no call may start after the deadline */
+        if (next != NEXT_END && request_cancelled(q)) {
+            next = NEXT_END; /* the caller gave up: this attempt is the request's last */
+            r->cancelled = 1;
+        }
 
         char description[160];
         store_request_end end = {.attempts = n,

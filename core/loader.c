@@ -119,5 +119,30 @@ void plugin_free_common(plugin *p)
     free(p->version);
     free(p->description);
     free(p->patterns);
+    free(p->input_schema);
+    free(p->output_schema);
     p->path = p->name = p->version = p->description = p->patterns = NULL;
+    p->input_schema = p->output_schema = NULL;
+}
+
+int plugin_set_schema(plugin *p, const char *which, const char *text, skh_error *err)
+{
+    char **slot = strcmp(which, "input_schema") == 0 ? &p->input_schema : &p->output_schema;
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    if (!j)
+        return error_set(err, SKH_EPLUGIN, p->path, "%s: line %d, column %d: %s", which, jerr.line,
+                         jerr.column, jerr.text);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return error_set(err, SKH_EPLUGIN, p->path, "%s must be a JSON object (a JSON Schema)",
+                         which);
+    }
+    char *dumped = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    if (!dumped)
+        return error_set(err, SKH_ENOMEM, p->path, "out of memory");
+    free(*slot);
+    *slot = dumped;
+    return SKH_OK;
 }

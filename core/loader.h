@@ -42,10 +42,12 @@ struct plugin {
     int kind;   /* SKH_KIND_* */
     char *name; /* from the descriptor */
     char *version;
-    char *description; /* "" when absent */
-    char *patterns;    /* default expected patterns, comma separated; "" when absent */
-    char sha256[65];   /* of the file loaded; for exec, of the program and its file arguments */
-    void *impl;        /* the loader's own state */
+    char *description;   /* "" when absent */
+    char *patterns;      /* default expected patterns, comma separated; "" when absent */
+    char sha256[65];     /* of the file loaded; for exec, of the program and its file arguments */
+    void *impl;          /* the loader's own state */
+    char *input_schema;  /* JSON Schema text of the input (skills), or NULL: none declared */
+    char *output_schema; /* JSON Schema text of the output (skills), or NULL */
 };
 
 /* Limits and switches every loader takes. */
@@ -116,6 +118,12 @@ void plugin_close(plugin *p);
 int plugin_fill_common(plugin *p, const char *path, int kind, const char *name, const char *version,
                        const char *description, const char *patterns, skh_error *err);
 void plugin_free_common(plugin *p);
+/*
+ * Set p's input or output schema (which: "input_schema" or
+ * "output_schema") from JSON text, which must be an object; err names the
+ * file and the field otherwise.
+ */
+int plugin_set_schema(plugin *p, const char *which, const char *json, skh_error *err);
 
 const char *plugin_kind_name(int kind);      /* "skill", ...; NULL if unknown */
 int plugin_kind_from_name(const char *name); /* SKH_KIND_* or -1 */

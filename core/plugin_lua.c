@@ -143,6 +143,7 @@ typedef struct descriptor {
     const char *path;
     int kind;
     char *name, *version, *description, *patterns;
+    char *input_schema, *output_schema; /* JSON text of the tables of those names, or NULL */
     int ref;
     int bad; /* validation failed; msg says why */
     char msg[768];
@@ -154,7 +155,10 @@ static void descriptor_free(descriptor *d)
     free(d->version);
     free(d->description);
     free(d->patterns);
+    free(d->input_schema);
+    free(d->output_schema);
     d->name = d->version = d->description = d->patterns = NULL;
+    d->input_schema = d->output_schema = NULL;
 }
 
 /* Push t[field] without metamethods. */
@@ -242,6 +246,32 @@ static int read_patterns(lua_State *L, descriptor *d, int t)
     return 1;
 }
 
+/* input_schema / output_schema: an optional table, kept as JSON text. */
+static int read_schema(lua_State *L, descriptor *d, int t, const char *field, char **out)
+{
+    char g[128], why[256];
+    int type = raw_field(L, t, field);
+    if (type == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    if (type != LUA_TTABLE)
+        return bad(d, "field '%s' must be a table (a JSON Schema), got %s", field,
+                   got(L, -1, g, sizeof g));
+    json_t *j = luajson_to_json(L, -1, why, sizeof why);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return bad(d, "field '%s' must be a JSON Schema object: %s", field,
+                   j ? "it is an array" : why);
+    }
+    *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    lua_pop(L, 1);
+    if (!*out)
+        return bad(d, "field '%s': out of memory", field);
+    return 1;
+}
+
 /* A policy decides through any function it chooses, but it must have one. */
 static int has_function_field(lua_State *L, int t)
 {
@@ -295,6 +325,9 @@ static int check_descriptor(lua_State *L)
     lua_pop(L, 1);
 
     if (!read_patterns(L, d, t))
+        return 0;
+    if (!read_schema(L, d, t, "input_schema", &d->input_schema) ||
+        !read_schema(L, d, t, "output_schema", &d->output_schema))
         return 0;
 
     if (d->kind == SKH_KIND_POLICY) {
@@ -752,6 +785,10 @@ int plugin_lua_load_pinned(const char *path, const plugin_limits *lim, const plu
         impl->ref = d.ref;
         rc = plugin_fill_common(p, path, d.kind, d.name, d.version, d.description, d.patterns, err);
     }
+    if (rc == SKH_OK && d.input_schema)
+        rc = plugin_set_schema(p, "input_schema", d.input_schema, err);
+    if (rc == SKH_OK && d.output_schema)
+        rc = plugin_set_schema(p, "output_schema", d.output_schema, err);
     descriptor_free(&d);
     if (rc < 0) {
         lp_close(p);

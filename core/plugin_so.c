@@ -204,6 +204,11 @@ static int plugin_from_descriptor(const char *path, const char *sha256, void *dl
                             err);
     if (rc != SKH_OK)
         goto fail;
+    /* Zero when the plugin's descriptor ends before them (the memcpy above stopped short). */
+    if (d->input_schema && (rc = plugin_set_schema(p, "input_schema", d->input_schema, err)))
+        goto fail;
+    if (d->output_schema && (rc = plugin_set_schema(p, "output_schema", d->output_schema, err)))
+        goto fail;
     snprintf(p->sha256, sizeof p->sha256, "%s", sha256);
 
     if (d->init) {

@@ -340,8 +340,24 @@ static const char migration_1[] =
  */
 static const char migration_2[] =
 "ALTER TABLE executions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;\n";
+
 /*
- * Version 3: what the analytics verbs read (DESIGN §8, issue 12).
+ * Version 3: client_sessions names the program behind a session_id (the MCP
+ * server records the client's name and version from initialize), so
+ * executions join to the agent that asked for them.
+ */
+static const char migration_3[] =
+"CREATE TABLE IF NOT EXISTS client_sessions (\n"
+"    session_id       TEXT PRIMARY KEY,\n"
+"    transport        TEXT NOT NULL,\n"
+"    client_name      TEXT,\n"
+"    client_version   TEXT,\n"
+"    protocol_version TEXT,\n"
+"    started_at       TEXT NOT NULL\n"
+");\n";
+
+/*
+ * Version 4: what the analytics verbs read (DESIGN §8, issue 12).
  * - executions carry the rest of seed 004's invocation context
  *   (alternatives_considered and follow_up_actions as JSON arrays,
  *   selection_rank) and, on the last attempt of a request, whether the
@@ -363,7 +379,7 @@ static const char migration_2[] =
  *   `skillhost recommend` (skill descriptions and past user queries with
  *   their success counts), caught up from executions on use.
  */
-static const char migration_3[] =
+static const char migration_4[] =
 "ALTER TABLE executions ADD COLUMN alternatives_considered TEXT;\n"
 "ALTER TABLE executions ADD COLUMN selection_rank INTEGER;\n"
 "ALTER TABLE executions ADD COLUMN follow_up_actions TEXT;\n"
@@ -460,7 +476,8 @@ static const char migration_3[] =
 ");\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3};
+static const char *const migrations[] = {migration_1, migration_2, migration_3,
+                                          migration_4};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /*
  * PRAGMA application_id of every skillhost database ("SKH1"), so that file(1)
  * and skillhost itself can tell a workspace from another application's file.

@@ -97,6 +97,7 @@ int cmd_promote(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
 int cmd_rollback(cli *c, int argc, char **argv);
 int cmd_registry(cli *c, int argc, char **argv);
+int cmd_mcp(cli *c, int argc, char **argv);
 
 extern const cli_verb cli_verbs[];
 
