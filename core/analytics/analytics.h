@@ -69,6 +69,14 @@ json_t *rollup_json(const rollup_agg *a);
 /* A number or null for NAN. */
 json_t *analytics_real(double x);
 
+/*
+ * --since: an age ("24h", "7d", "30m") or an ISO-8601 UTC time or prefix
+ * ("2026-12-06", "2026-12-06T10:00"); out "" for none.
+ */
+int analytics_since(const char *text, char out[32], skh_error *err);
+/* NULL for NULL or "": a filter that filters nothing. */
+const char *analytics_filter(const char *s);
+
 /* "skill" etc. is a known key; the canonical static string, or NULL. */
 const char *rollup_key(const char *name);
 
