@@ -37,6 +37,7 @@ void plugin_limits_default(plugin_limits *lim)
     lim->lua_pattern_max = PLUGIN_DEFAULT_LUA_PATTERN_MAX;
     lim->exec_timeout_ms = PLUGIN_DEFAULT_EXEC_TIMEOUT_MS;
     lim->check_trust = 1;
+    lim->output_max = PLUGIN_DEFAULT_OUTPUT_MAX;
 }
 
 static int ends_with(const char *s, const char *suffix)

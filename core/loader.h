@@ -58,6 +58,7 @@ typedef struct plugin_limits {
     int exec_timeout_ms;       /* per call of an external command */
     int check_trust;           /* refuse files writable by others (DESIGN §3.1) */
     const char *lua_path;      /* folders `require` may load from, ';' separated; may be NULL */
+    size_t output_max;         /* bytes of serialised output one call may return; 0 = unlimited */
 } plugin_limits;
 
 /* The documented defaults (docs/plugins.md). */
@@ -65,6 +66,7 @@ typedef struct plugin_limits {
 #define PLUGIN_DEFAULT_LUA_MEMORY (64u * 1024u * 1024u)
 #define PLUGIN_DEFAULT_LUA_PATTERN_MAX (256u * 1024u)
 #define PLUGIN_DEFAULT_EXEC_TIMEOUT_MS 30000
+#define PLUGIN_DEFAULT_OUTPUT_MAX (16u * 1024u * 1024u)
 
 void plugin_limits_default(plugin_limits *lim);
 

@@ -2,8 +2,8 @@
  * skillhost [--db PATH] [--policies DIR] [--json] [-q] VERB ...
  *
  * Global options come before the verb (DESIGN §9); everything after the
- * verb belongs to it, except --json and -q, which every verb also accepts
- * among its own arguments (cli_take_globals).
+ * verb belongs to it, except the global options, which every verb also
+ * accepts among its own arguments (cli_take_globals).
  */
 #include "config.h"
 
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cli.h"
 
@@ -98,10 +99,16 @@ const cli_verb cli_verbs[] = {
      "is missing for the next promotion.  --at TIME: which variant served production then.\n"},
     {"registry", cmd_registry, "registry export [FILE]",
      "Write the registry JSON (skills, variants, states, last_updated) atomically.\n"},
-    {"policy", cmd_policy, "policy check [DIR]",
-     "Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
-     "installed folder; or DIR) without deciding anything, and report each file as\n"
-     "'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"},
+    {"policy", cmd_policy, "policy check [DIR] | policy diff NAME [--since T] [--examples N]",
+     "  policy check [DIR]\n"
+     "      Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
+     "      installed folder; or DIR) without deciding anything, and report each file as\n"
+     "      'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"
+     "  policy diff NAME [--since TIME] [--examples N]\n"
+     "      Where the shadow policy POLICIES/shadow/NAME.lua (run on the live NAME.lua's\n"
+     "      facts at every decision, never acted on) disagreed with the live one: counts\n"
+     "      by (live, shadow) verdict and the first N disagreements (default 3) with\n"
+     "      their facts and both answers.\n"},
     {"telemetry", cmd_telemetry, "telemetry",
      "The dashboard: executions, requests that needed a retry, the retry rate,\n"
      "A/B variation win rate and fidelity gain, and a row per skill.\n"},
@@ -156,6 +163,10 @@ const cli_verb cli_verbs[] = {
      "wave it misses, a variant proposed by its evolver that wins an A/B test and is\n"
      "promoted; a regression rolled back; a retry that recovers (ReAct, then\n"
      "recovery.lua); telemetry.  --keep leaves the database for a look afterwards.\n"},
+    {"help", cmd_help, "help [VERB [SUBCOMMAND]]",
+     "The verb list, or one verb's --help (with every option it takes).\n"},
+    {"version", cmd_version, "version",
+     "The version of skillhost and of the plugin ABI it speaks (as -V, --version).\n"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -165,9 +176,10 @@ static void usage(FILE *f)
                "verbs:\n");
     for (const cli_verb *v = cli_verbs; v->name; v++)
         fprintf(f, "  %s\n", v->usage);
-    fprintf(f, "\n--json and -q may also follow the verb.  'skillhost VERB --help' describes a\n"
-               "verb.  Exit status: 0 done, 1 refused or failed, 2 usage or bad input, 3 plugin\n"
-               "or policy error, 4 store error.\n");
+    fprintf(f, "\nGlobal options may also follow the verb.  'skillhost help VERB' (or 'skillhost\n"
+               "VERB --help') describes a verb and every option it takes.  -V, --version: the\n"
+               "version.  Exit status: 0 done, 1 refused or failed, 2 usage or bad input, 3\n"
+               "plugin or policy error, 4 store error.\n");
 }
 
 int cmd_init(cli *c, int argc, char **argv)
@@ -194,9 +206,68 @@ int cmd_init(cli *c, int argc, char **argv)
     return 0;
 }
 
+static int print_version(const cli *c)
+{
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:i}", "version", SKH_VERSION_STRING, "plugin_abi",
+                                 (int)SKH_ABI_VERSION));
+    else
+        printf("skillhost %s (plugin ABI %u)\n", SKH_VERSION_STRING, SKH_ABI_VERSION);
+    return 0;
+}
+
+int cmd_version(cli *c, int argc, char **argv)
+{
+    cli_take_globals(c, &argc, argv, NULL, 0);
+    if (cli_wants_help(argc, argv))
+        return cli_help(cli_verb_find("version"));
+    if (argc > 1)
+        return cli_usage(c, "version", "unexpected argument '%s'", argv[1]);
+    return print_version(c);
+}
+
+static int unknown_verb(const char *verb)
+{
+    const char *hint = cli_verb_suggest(verb);
+    fprintf(stderr, "skillhost: %s: unknown verb", verb);
+    if (hint)
+        fprintf(stderr, "; did you mean '%s'?", hint);
+    fprintf(stderr, "\n");
+    if (!hint)
+        usage(stderr);
+    else
+        fprintf(stderr, "try 'skillhost help'\n");
+    return 2;
+}
+
+/* help [VERB [SUBCOMMAND]]: the verb's own --help, so its option table is the one listed. */
+int cmd_help(cli *c, int argc, char **argv)
+{
+    cli_take_globals(c, &argc, argv, NULL, 0);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    const cli_verb *v = cli_verb_find(argv[1]);
+    if (!v)
+        return unknown_verb(argv[1]);
+    if (v->run == cmd_help) {
+        usage(stdout);
+        return 0;
+    }
+    char help[] = "--help";
+    char *args[4] = {argv[1], argc > 2 ? argv[2] : help, argc > 2 ? help : NULL, NULL};
+    return v->run(c, argc > 2 ? 3 : 2, args);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
+    /*
+     * Adopt what a skill's program leaves behind in a session of its own
+     * (setsid), so the runner can kill it when the call ends (core/proc.h).
+     */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
         {"policies", required_argument, NULL, 'p'},
@@ -208,7 +279,7 @@ int main(int argc, char **argv)
     };
     int ch;
     /* '+': stop at the verb; what follows is the verb's. */
-    while ((ch = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+qhV", opts, NULL)) != -1) {
         switch (ch) {
         case 'd':
             c.db = optarg;
@@ -226,8 +297,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'V':
-            printf("skillhost %s (plugin ABI %u)\n", SKH_VERSION_STRING, SKH_ABI_VERSION);
-            return 0;
+            return print_version(&c);
         default:
             usage(stderr);
             return 2;
@@ -245,7 +315,5 @@ int main(int argc, char **argv)
             return rc;
         }
     }
-    fprintf(stderr, "skillhost: %s: unknown verb\n", verb);
-    usage(stderr);
-    return 2;
+    return unknown_verb(verb);
 }
