@@ -157,6 +157,7 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
     rc = policy_set_open(host->policies_dir, &host->limits, &host->policies, err);
     if (rc)
         goto fail;
+    policy_set_on_shadow(host->policies, host_shadow_record, host);
     skh_host_set_clock(host, NULL);
     *out = host;
     return SKH_OK;
@@ -183,6 +184,8 @@ SKH_EXPORT void skh_host_close(skh_host *host)
         free(host->plugins[i].impl);
     }
     free(host->plugins);
+    host_shadow_flush(host);
+    json_decref(host->shadow_queue);
     policy_set_close(host->policies);
     json_decref(host->told);
     store_close(host->st);
@@ -297,7 +300,8 @@ SKH_EXPORT int skh_plugin_resolve(skh_host *host, const char *name, char **path,
     *path = NULL;
     if (!name || !*name)
         return error_set(err, SKH_EINVAL, "--impl", "empty plugin name");
-    if (strncmp(name, "exec:", 5) == 0 || strncmp(name, "builtin:", 8) == 0) {
+    if (strncmp(name, "exec:", 5) == 0 || strncmp(name, "builtin:", 8) == 0 ||
+        strncmp(name, "mcp:", 4) == 0) {
         *path = strdup(name);
         return *path ? SKH_OK : error_set(err, SKH_ENOMEM, name, "out of memory");
     }

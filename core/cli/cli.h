@@ -100,6 +100,8 @@ int cmd_run(cli *c, int argc, char **argv);
 int cmd_plugin(cli *c, int argc, char **argv);
 int cmd_demo(cli *c, int argc, char **argv);
 int cmd_policy(cli *c, int argc, char **argv);
+/* policy diff NAME [--since T] [--examples N] (cli_policy_diff.c); argv[0] is "diff". */
+int cli_policy_diff(cli *c, int argc, char **argv);
 int cmd_telemetry(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 int cmd_ab(cli *c, int argc, char **argv);

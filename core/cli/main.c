@@ -28,7 +28,8 @@ const cli_verb cli_verbs[] = {
      "            [--evolver FILE] [--positive-class CLASS]\n"
      "      Register a new variant of skill NAME; prints NAME@vN.  --impl takes a path,\n"
      "      or a file name looked up in $SKILLHOST_PLUGIN_PATH and then the installed\n"
-     "      plugin folder.  --patterns overrides the plugin's default expected patterns.\n"
+     "      plugin folder, or exec:CMD, or mcp:CMD#TOOL (one tool of a stdio MCP server,\n"
+     "      kept warm; docs/mcp.md).  --patterns overrides the plugin's default patterns.\n"
      "      --evolver sets the skill's evolver plugin (kind evolver), used by 'evolve'.\n"
      "  skill set NAME --positive-class CLASS\n"
      "      The decision that counts as positive for false-positive rates and critical\n"
@@ -95,10 +96,16 @@ const cli_verb cli_verbs[] = {
      "is missing for the next promotion.  --at TIME: which variant served production then.\n"},
     {"registry", cmd_registry, "registry export [FILE]",
      "Write the registry JSON (skills, variants, states, last_updated) atomically.\n"},
-    {"policy", cmd_policy, "policy check [DIR]",
-     "Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
-     "installed folder; or DIR) without deciding anything, and report each file as\n"
-     "'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"},
+    {"policy", cmd_policy, "policy check [DIR] | policy diff NAME [--since T] [--examples N]",
+     "  policy check [DIR]\n"
+     "      Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
+     "      installed folder; or DIR) without deciding anything, and report each file as\n"
+     "      'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"
+     "  policy diff NAME [--since TIME] [--examples N]\n"
+     "      Where the shadow policy POLICIES/shadow/NAME.lua (run on the live NAME.lua's\n"
+     "      facts at every decision, never acted on) disagreed with the live one: counts\n"
+     "      by (live, shadow) verdict and the first N disagreements (default 3) with\n"
+     "      their facts and both answers.\n"},
     {"telemetry", cmd_telemetry, "telemetry",
      "The dashboard: executions, requests that needed a retry, the retry rate,\n"
      "A/B variation win rate and fidelity gain, and a row per skill.\n"},
