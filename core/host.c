@@ -300,7 +300,8 @@ SKH_EXPORT int skh_plugin_resolve(skh_host *host, const char *name, char **path,
     *path = NULL;
     if (!name || !*name)
         return error_set(err, SKH_EINVAL, "--impl", "empty plugin name");
-    if (strncmp(name, "exec:", 5) == 0 || strncmp(name, "builtin:", 8) == 0) {
+    if (strncmp(name, "exec:", 5) == 0 || strncmp(name, "builtin:", 8) == 0 ||
+        strncmp(name, "mcp:", 4) == 0) {
         *path = strdup(name);
         return *path ? SKH_OK : error_set(err, SKH_ENOMEM, name, "out of memory");
     }

@@ -64,6 +64,17 @@ int plugin_load_pinned(const char *impl, const plugin_limits *lim, const plugin_
         }
         return rc;
     }
+    if (strncmp(impl, "mcp:", 4) == 0) {
+        /* The server starts at the first call, after the pin was compared. */
+        rc = plugin_mcp_load(impl, lim, out, err);
+        if (rc == SKH_OK && pin && pin->sha256 && *pin->sha256 &&
+            strcmp(pin->sha256, (*out)->sha256) != 0) {
+            rc = plugin_pin_refuse(impl, pin, (*out)->sha256, err);
+            plugin_close(*out);
+            *out = NULL;
+        }
+        return rc;
+    }
     if (strncmp(impl, "builtin:", 8) == 0)
         return plugin_builtin_load(impl + 8, out, err);
     if (ends_with(impl, ".lua"))

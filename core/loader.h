@@ -106,6 +106,19 @@ int plugin_lua_load_pinned(const char *path, const plugin_limits *lim, const plu
 int plugin_so_open_verified(const char *path, const plugin_limits *lim, const plugin_pin *pin,
                             void **dl, char sha256[65], skh_error *err);
 int plugin_exec_load(const char *cmdline, const plugin_limits *lim, plugin **out, skh_error *err);
+/*
+ * impl = "mcp:COMMAND ARGS#TOOL": one tool of an MCP server run over stdio
+ * (plugin_mcp.c), the server kept warm while the plugin is loaded.
+ */
+int plugin_mcp_load(const char *impl, const plugin_limits *lim, plugin **out, skh_error *err);
+/*
+ * exec:'s command handling, shared with mcp: (plugin_exec.c): split the
+ * command line from offset base, resolve the program, check its trust
+ * (lim->check_trust) and pin it with its file arguments (sha256).
+ */
+int exec_command_parse(const char *cmdline, size_t base, const plugin_limits *lim, char ***argv,
+                       size_t *argc, char **program, char sha256[65], skh_error *err);
+void exec_words_free(char **words, size_t n);
 /* A plugin compiled into libskillhost (the built-in scorers). */
 int plugin_builtin_load(const char *name, plugin **out, skh_error *err);
 

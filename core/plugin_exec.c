@@ -633,3 +633,38 @@ int plugin_exec_load(const char *cmdline, const plugin_limits *lim, plugin **out
     *out = p;
     return SKH_OK;
 }
+
+/*
+ * What exec: does to a command line before anything runs -- split it,
+ * resolve the program, check its trust, pin it and its file arguments --
+ * for the other kinds that run a command (mcp:).  On SKH_OK the caller owns
+ * *argv (exec_words_free) and *program.
+ */
+int exec_command_parse(const char *cmdline, size_t base, const plugin_limits *lim, char ***argv,
+                       size_t *argc, char **program, char sha256[65], skh_error *err)
+{
+    exec_impl impl = {0};
+    int rc = split_words(cmdline, base, &impl.argv, &impl.argc, err);
+    if (rc == SKH_OK)
+        rc = resolve_program(cmdline, impl.argv[0], &impl.program, err);
+    if (rc == SKH_OK && lim && lim->check_trust)
+        rc = trust_check(impl.program, err);
+    if (rc == SKH_OK)
+        rc = exec_fingerprint(cmdline, &impl, sha256, err);
+    if (rc != SKH_OK) {
+        if (impl.argv)
+            free_words(impl.argv, impl.argc);
+        free(impl.program);
+        return rc;
+    }
+    *argv = impl.argv;
+    *argc = impl.argc;
+    *program = impl.program;
+    return SKH_OK;
+}
+
+void exec_words_free(char **words, size_t n)
+{
+    if (words)
+        free_words(words, n);
+}
