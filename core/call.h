@@ -45,6 +45,13 @@ struct skh_call {
      */
     size_t output_max;
     /*
+     * The request's context, JSON object text (skh_context()), borrowed;
+     * NULL: "{}".  Set by whoever runs the call for a request -- the skill
+     * and every scorer of its attempts see the same one; a worker process
+     * gets it with the rest of the call.
+     */
+    const char *context;
+    /*
      * The wall-clock time the call may take, in ms (the request's time
      * left); 0: the loader's own limit (plugin_limits.timeout_ms).
      */

@@ -433,6 +433,7 @@ static void worker_call(plugin *p, const skh_host_api *api, rbuf *r)
     const char *content = rb_str(r);
     const char *patterns = rb_str(r);
     unsigned attempt = rb_u32(r);
+    const char *context = rb_str(r);
     double timeout_ms = rb_f64(r);
     if (r->bad)
         _exit(126);
@@ -442,6 +443,7 @@ static void worker_call(plugin *p, const skh_host_api *api, rbuf *r)
     error_clear(&err);
     call_init(&call, input, content, patterns, attempt, p->name);
     call.api = api;
+    call.context = context;
     call.timeout_ms = timeout_ms;
     worker_steps_full = 0;
     arm_cpu_limit(timeout_ms);
@@ -768,6 +770,7 @@ static int wk_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
     wb_str(&b, call->content);
     wb_str(&b, call->patterns);
     wb_u32(&b, call->attempt);
+    wb_str(&b, call->context ? call->context : "{}");
     double timeout = call->timeout_ms > 0 ? call->timeout_ms : w->lim.timeout_ms;
     wb_f64(&b, timeout);
     if (wb_end(&b) != 0) {
