@@ -21,12 +21,19 @@
 #include "evolve.h"
 #include "host_internal.h"
 #include "store_evaluate.h"
+#include "text.h"
 
 #define DEFAULT_DB_PATH ".skillhost/skillhost.db"
 
 SKH_EXPORT const char *skh_host_db_path(const skh_host *host)
 {
     return host->db_path;
+}
+
+SKH_EXPORT int skh_text_check(const char *what, const char *s, size_t n, skh_error *err)
+{
+    error_clear(err);
+    return text_check(what ? what : "text", s, n, err);
 }
 
 SKH_EXPORT int skh_workspace_check(const char *db_path, skh_error *err)

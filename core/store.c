@@ -23,6 +23,7 @@
 #include "schema.h"
 #include "store.h"
 #include "store_internal.h"
+#include "text.h"
 
 enum stmt_id {
     S_BEGIN_WRITE,
@@ -822,6 +823,10 @@ int store_variant_add(store *st, const char *skill, const char *impl, const char
                          patterns_json);
     if (!description)
         description = "";
+    if ((rc = text_check_str("impl", impl, err)) != SKH_OK ||
+        (rc = text_check_str("content", content, err)) != SKH_OK ||
+        (rc = text_check_str("description", description, err)) != SKH_OK)
+        return rc;
     store_timestamp(now);
 
     sqlite3_stmt *ensure = prep(st, S_SKILL_ENSURE, err);
@@ -987,10 +992,13 @@ static int variant_json(store *st, sqlite3_stmt *row, int detail, json_t **out, 
         return error_set(err, SKH_ESTORE, st->path,
                          "variant %s: stored patterns are not a JSON array", id ? id : "?");
     }
-    json_t *v = json_pack("{s:s?, s:i, s:s?, s:s?, s:s?, s:o, s:s?}", "id", id, "version",
-                          sqlite3_column_int(row, 2), "state", sqlite3_column_text(row, 7), "impl",
-                          sqlite3_column_text(row, 3), "description", sqlite3_column_text(row, 8),
-                          "patterns", patterns, "created_at", sqlite3_column_text(row, 9));
+    /* Text another program may have written is repaired, never a false "out of memory". */
+    json_t *v = json_pack(
+        "{s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id", text_json(id), "version",
+        sqlite3_column_int(row, 2), "state", text_json((const char *)sqlite3_column_text(row, 7)),
+        "impl", text_json((const char *)sqlite3_column_text(row, 3)), "description",
+        text_json((const char *)sqlite3_column_text(row, 8)), "patterns", patterns, "created_at",
+        text_json((const char *)sqlite3_column_text(row, 9)));
     if (!v)
         return store_no_memory(err, id);
     if (detail) {
@@ -1083,10 +1091,11 @@ static int skill_json(store *st, const char *skill, const char *description, int
         json_decref(variants);
         return rc;
     }
-    sk = json_pack("{s:s, s:s, s:s?, s:o}", "skill", skill, "description",
-                   description ? description : "", "serving",
-                   rc == SQLITE_ROW ? (const char *)sqlite3_column_text(serving, 0) : NULL,
-                   "variants", variants);
+    sk = json_pack(
+        "{s:o, s:o, s:o, s:o}", "skill", text_json(skill), "description",
+        text_json(description ? description : ""), "serving",
+        text_json(rc == SQLITE_ROW ? (const char *)sqlite3_column_text(serving, 0) : NULL),
+        "variants", variants);
     store_stmt_done(serving);
     if (!sk)
         return store_no_memory(err, skill);

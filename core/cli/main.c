@@ -148,6 +148,35 @@ int cmd_init(cli *c, int argc, char **argv)
     return 0;
 }
 
+/*
+ * Every argument is text that may be stored, printed or put in JSON: refuse
+ * one that is not UTF-8 before any verb sees it, naming its flag (issue 9
+ * item 9).  File names are arguments too; a name that is not UTF-8 could
+ * not be shown in --json output either.
+ */
+static int check_arguments(const cli *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        skh_error err;
+        const char *eq = argv[i][0] == '-' ? strchr(argv[i], '=') : NULL;
+        /* --flag=VALUE: the offset is counted in VALUE, as for --flag VALUE. */
+        if (eq && skh_text_check(argv[i], argv[i], (size_t)(eq - argv[i]), &err) == SKH_OK) {
+            if (skh_text_check(argv[i], eq + 1, strlen(eq + 1), &err) == SKH_OK)
+                continue;
+            snprintf(err.what, sizeof err.what, "%.*s", (int)(eq - argv[i]), argv[i]);
+            return cli_error(c, &err);
+        }
+        if (!eq && skh_text_check(argv[i], argv[i], strlen(argv[i]), &err) == SKH_OK)
+            continue;
+        if (i > 1 && argv[i - 1][0] == '-' && argv[i - 1][1] && !strchr(argv[i - 1], '='))
+            snprintf(err.what, sizeof err.what, "%s", argv[i - 1]);
+        else
+            snprintf(err.what, sizeof err.what, "argument %d", i);
+        return cli_error(c, &err);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
@@ -191,6 +220,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    int bad = check_arguments(&c, argc, argv);
+    if (bad)
+        return bad;
     const char *verb = argv[optind];
     for (const cli_verb *v = cli_verbs; v->name; v++) {
         if (strcmp(v->name, verb) == 0) {

@@ -316,6 +316,12 @@ int skh_telemetry(skh_host *host, char **json, skh_error *err);
 const char *skh_category_name(int category);
 /* SKH_ERR_* for a name, or -1. */
 int skh_category_from_name(const char *name);
+/*
+ * Text crossing into skillhost must be UTF-8 without NUL bytes: SKH_OK, or
+ * SKH_EINVAL with err->what = what and a message giving the byte offset of
+ * the first invalid byte (or of the NUL).
+ */
+int skh_text_check(const char *what, const char *s, size_t n, skh_error *err);
 /* Process exit status for an SKH_E* code (DESIGN §9). */
 int skh_exit_status(int code);
 void skh_free(void *p);
