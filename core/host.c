@@ -159,6 +159,13 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
     if ((now.durability_full != so.durability_full || now.busy_timeout_ms != so.busy_timeout_ms) &&
         (rc = store_apply_settings(host->st, &now, err)) != SKH_OK)
         goto fail;
+    /*
+     * Requests a killed process left between attempts are counted now
+     * (issue 9 item 12).  A failure here (the database locked past the busy
+     * timeout) leaves them for the next process; it does not stop this one.
+     */
+    skh_error ignored;
+    store_requests_sweep(host->st, NULL, &ignored);
     apply_limits(host);
     rc = policy_set_open(host->policies_dir, &host->limits, &host->policies, err);
     if (rc)

@@ -158,6 +158,13 @@ int store_db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
                          st->busy_timeout_ms, doing);
     case SQLITE_FULL:
         return error_set(err, SKH_ESTORE, st->path, "disk full: %s: %s", doing, msg);
+    case SQLITE_IOERR: {
+        /* The system's reason: "File too large" past `ulimit -f`, EIO, ENOSPC... */
+        int e = sqlite3_system_errno(st->db);
+        if (e)
+            return error_set(err, SKH_ESTORE, st->path, "%s: %s (%s)", doing, msg, strerror(e));
+        return error_set(err, SKH_ESTORE, st->path, "%s: %s", doing, msg);
+    }
     case SQLITE_NOMEM:
         return error_set(err, SKH_ENOMEM, st->path, "out of memory: %s", doing);
     default:
@@ -1289,6 +1296,8 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
         }
     }
     if ((rc = store_stmt_run(st, counter, err, "counting execution", ex->execution_id)) != SKH_OK)
+        return store_tx_fail(st, rc);
+    if ((rc = store_request_mark(st, ex, now, err)) != SKH_OK)
         return store_tx_fail(st, rc);
     if (ex->end && (rc = store_request_end_write(st, ex, now, err)) != SKH_OK)
         return store_tx_fail(st, rc);

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,12 @@ static int check_arguments(const cli *c, int argc, char **argv)
 int main(int argc, char **argv)
 {
     cli c = {0};
+    /*
+     * Past `ulimit -f`, a write raises SIGXFSZ, whose default kills the
+     * process (exit 153) after SQLite may have committed: ignored, the write
+     * fails with EFBIG, SQLite reports it, and the store error exits 4.
+     */
+    signal(SIGXFSZ, SIG_IGN);
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
         {"policies", required_argument, NULL, 'p'},
