@@ -405,9 +405,15 @@ int ab_after_trial(skh_host *host, const char *test_id, skh_error *err)
         store_ab_test_free(&t);
         return SKH_OK;
     }
-    json_t *steps = NULL, *a = NULL;
+    json_t *steps = NULL, *a = NULL, *latency = NULL;
+    /* A look that is due runs first, so the verdict below sees it (and keeps it). */
+    if ((rc = ab_latency(host, &t, 1, &latency, err)) != SKH_OK) {
+        store_ab_test_free(&t);
+        return rc;
+    }
     json_t *facts = build_facts(&t, &steps, err);
-    if (!facts) {
+    if (!facts || (latency && json_object_set_new(facts, "latency", latency) != 0)) {
+        json_decref(facts);
         store_ab_test_free(&t);
         return err ? err->code : SKH_ENOMEM;
     }
@@ -605,6 +611,40 @@ static json_t *arm_status(const char *variant, long long n, long long s, long lo
     return a;
 }
 
+/*
+ * What the test has cost so far: the successes lost by sending requests to
+ * the arm that is worse, compared with serving the better arm only.  With d
+ * = treatment rate - control rate, that is n_c * d when the treatment is
+ * better and n_t * -d when the control is.  Its range comes from Newcombe's
+ * hybrid score interval for d (from the two Wilson intervals): while that
+ * interval holds 0, either arm may be the better one, so the low end is 0
+ * and the high end the larger of the two ways of being wrong.
+ */
+static void add_regret(json_t *j, const store_ab_test *t, int *ok)
+{
+    long sc = (long)t->control_successes, nc = (long)t->control_trials;
+    long st = (long)t->treatment_successes, nt = (long)t->treatment_trials;
+    double rc = rate_of(sc, nc), rt = rate_of(st, nt), d = rt - rc;
+    double lc = 0, uc = 1, lt = 0, ut = 1;
+    stats_wilson(sc, nc, 0.95, &lc, &uc);
+    stats_wilson(st, nt, 0.95, &lt, &ut);
+    double lo = d - sqrt((rt - lt) * (rt - lt) + (uc - rc) * (uc - rc));
+    double hi = d + sqrt((ut - rt) * (ut - rt) + (rc - lc) * (rc - lc));
+    double cost = d > 0 ? (double)nc * d : d < 0 ? (double)nt * -d : 0.0;
+    double cost_lo = lo > 0 ? (double)nc * lo : hi < 0 ? (double)nt * -hi : 0.0;
+    double cost_hi = fmax((double)nc * fmax(0.0, hi), (double)nt * fmax(0.0, -lo));
+    const char *better = nc == 0 || nt == 0 ? "unknown"
+                         : lo > 0           ? "treatment"
+                         : hi < 0           ? "control"
+                                            : "unclear";
+    put(j, "regret",
+        json_pack("{s:s, s:I, s:I, s:f, s:[f, f], s:[f, f]}", "better_arm", better,
+                  "control_requests", (json_int_t)nc, "treatment_requests", (json_int_t)nt,
+                  "lost_successes", cost, "interval", cost_lo, cost_hi, "difference_interval", lo,
+                  hi),
+        ok);
+}
+
 /* The numbers the default tau and alpha give, next to the policy's own in policy_now. */
 static void add_statistics(json_t *j, const store_ab_test *t, int *ok)
 {
@@ -612,7 +652,7 @@ static void add_statistics(json_t *j, const store_ab_test *t, int *ok)
     long st = (long)t->treatment_successes, nt = (long)t->treatment_trials;
     /* Counts a hand edit broke (s > n) give "no evidence", not garbage. */
     stats_ztest z = {.z = 0, .p_two_sided = 1, .p_one_sided = 1};
-    stats_seq q = {.log_lr = 0, .p = 1, .verdict = 0};
+    stats_seq q = {.log_lr = 0, .p = 1, .verdict = 0, .ci_lo = -1, .ci_hi = 1};
     stats_two_proportion_z(sc, nc, st, nt, &z);
     stats_msprt(sc, nc, st, nt, STATS_MSPRT_TAU, STATS_MSPRT_ALPHA, &q);
     put(j, "difference", json_real(rate_of(st, nt) - rate_of(sc, nc)), ok);
@@ -622,9 +662,9 @@ static void add_statistics(json_t *j, const store_ab_test *t, int *ok)
         ok);
     put(j, "prob_beats", real(stats_prob_beats(sc, nc, st, nt)), ok);
     put(j, "msprt",
-        json_pack("{s:f, s:f, s:o, s:o, s:i, s:f}", "tau", STATS_MSPRT_TAU, "alpha",
+        json_pack("{s:f, s:f, s:o, s:o, s:i, s:f, s:[o, o]}", "tau", STATS_MSPRT_TAU, "alpha",
                   STATS_MSPRT_ALPHA, "log_lr", real(q.log_lr), "p", real(q.p), "verdict", q.verdict,
-                  "running_min_p", t->min_p),
+                  "running_min_p", t->min_p, "interval", real(q.ci_lo), real(q.ci_hi)),
         ok);
 
     /* A rollout's weight changes per step: only the step's own counts share one split. */
@@ -637,6 +677,8 @@ static void add_statistics(json_t *j, const store_ab_test *t, int *ok)
                   (json_int_t)srm_c, "treatment", (json_int_t)srm_t, "warning",
                   isfinite(p) && p < AB_SRM_WARN),
         ok);
+
+    add_regret(j, t, ok);
 
     double cm = rate_of(t->control_attempts, t->control_trials);
     double tm = rate_of(t->treatment_attempts, t->treatment_trials);
@@ -655,8 +697,11 @@ static void add_policy_now(skh_host *host, json_t *j, const store_ab_test *t, in
     }
     skh_error perr;
     error_clear(&perr);
-    json_t *steps = NULL, *a = NULL;
+    json_t *steps = NULL, *a = NULL, *latency = NULL;
     json_t *facts = build_facts(t, &steps, &perr);
+    /* Only the looks already taken: asking the policy here records nothing. */
+    if (facts && ab_latency(host, t, 0, &latency, &perr) == SKH_OK && latency)
+        json_object_set_new(facts, "latency", latency);
     policy_info info = {{0}, {0}};
     int rc = facts
                  ? policy_decide(host->policies, policy_name(t), "decide", facts, &a, &info, &perr)
@@ -725,6 +770,13 @@ static json_t *status_json(skh_host *host, const store_ab_test *t, skh_error *er
                       "control", step_arm(t->step_control_trials, t->step_control_successes),
                       "treatment", step_arm(t->step_treatment_trials, t->step_treatment_successes)),
             &ok);
+    }
+    if (ok) {
+        json_t *latency = NULL;
+        skh_error lerr;
+        /* A store error here leaves the comparison out; status still answers. */
+        ab_latency(host, t, 0, &latency, &lerr);
+        put(j, "latency", latency ? latency : json_null(), &ok);
     }
     if (ok)
         add_policy_now(host, j, t, &ok);

@@ -28,4 +28,12 @@ int ab_live_test(skh_host *host, const char *skill, ab_live *out, int *found, sk
  */
 int ab_after_trial(skh_host *host, const char *test_id, skh_error *err);
 
+/*
+ * The test's latest latency look (ab_latency.c): a rank test of the arms'
+ * request durations at planned sample sizes, or NULL before the first.
+ * update: run and record a look that is due (the decision path); 0: only
+ * read the latest (status).  Rollouts have none.
+ */
+int ab_latency(skh_host *host, const store_ab_test *t, int update, json_t **out, skh_error *err);
+
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <skillhost/host.h>
+
 #include "call.h"
 
 /* A plugin that loops on skh_step must not exhaust memory before its deadline does. */
@@ -73,10 +75,15 @@ static void cb_vlog(skh_call *call, int level, const char *fmt, va_list ap)
         level = SKH_LOG_DEBUG;
     if (level > SKH_LOG_ERROR)
         level = SKH_LOG_ERROR;
-    if (level < log_threshold())
+    int observed = call && call->observe;
+    if (level < log_threshold() && !observed)
         return;
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
+    if (observed)
+        call->observe(call->observe_ud, SKH_EVENT_LOG, level, line);
+    if (level < log_threshold())
+        return;
     fprintf(stderr, "skillhost: %s: %s: %s\n",
             call && call->plugin_name ? call->plugin_name : "plugin", names[level], line);
 }
@@ -143,6 +150,8 @@ int call_step(skh_call *call, const char *name)
         return SKH_PLUGIN_FAILED;
     }
     call->steps[call->nsteps++] = copy;
+    if (call->observe)
+        call->observe(call->observe_ud, SKH_EVENT_STEP, 0, copy);
     return SKH_PLUGIN_OK;
 }
 

@@ -32,6 +32,12 @@ struct skh_call {
      * member, only its plain (non-table) members are wanted.
      */
     const char *brief_unless;
+    /*
+     * Set by execute for a request that asked for events: each breadcrumb
+     * and log line is also handed to it as it happens (SKH_EVENT_*).
+     */
+    void (*observe)(void *ud, int kind, int level, const char *text);
+    void *observe_ud;
 };
 
 /* The function table every call carries. */

@@ -45,6 +45,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,10 +62,12 @@
 typedef struct eval_case {
     long line;
     char *expected;
+    char *input;    /* the labelled input, compact JSON; freed once the case ran */
     char *decision; /* NULL: none (the request failed, or its output had no decision) */
     int critical;
     int ran;
     double fidelity; /* the final attempt's */
+    json_t *error;   /* the "failed" entry of the report, when the request failed */
 } eval_case;
 
 typedef struct evaluation {
@@ -79,6 +82,8 @@ typedef struct evaluation {
 static void evaluation_free(evaluation *ev)
 {
     for (size_t i = 0; i < ev->ncases; i++) {
+        free(ev->cases[i].input);
+        json_decref(ev->cases[i].error);
         free(ev->cases[i].expected);
         free(ev->cases[i].decision);
     }
@@ -121,9 +126,9 @@ static const char *json_type_name(const json_t *j)
     }
 }
 
-/* Keep a FILE:LINE problem in the report; kind is "malformed" or "failed". */
-static int add_error(evaluation *ev, long line, const char *kind, const char *message,
-                     const char *category, const char *execution_id, skh_error *err)
+/* A FILE:LINE problem of the report; kind is "malformed" or "failed"; NULL when out of memory. */
+static json_t *error_entry(long line, const char *kind, const char *message, const char *category,
+                           const char *execution_id)
 {
     json_t *e =
         json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line, "kind", kind, "error", message);
@@ -135,6 +140,14 @@ static int add_error(evaluation *ev, long line, const char *kind, const char *me
         json_decref(e);
         e = NULL;
     }
+    return e;
+}
+
+/* Keep a FILE:LINE problem in the report. */
+static int add_error(evaluation *ev, long line, const char *kind, const char *message,
+                     const char *category, const char *execution_id, skh_error *err)
+{
+    json_t *e = error_entry(line, kind, message, category, execution_id);
     if (!e || json_array_append_new(ev->errors, e) != 0)
         return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
     return SKH_OK;
@@ -246,35 +259,28 @@ static int take_decision(const skh_result *r, eval_case *c)
 }
 
 /*
- * Run one good case.  A request that fails counts (it ran and is recorded);
- * anything else that stops a request -- the store, a plugin that cannot
- * load -- stops the batch.
+ * Run one good case, on host (the caller's, or a worker's own).  A request
+ * that fails counts (it ran and is recorded; c->error keeps why); anything
+ * else that stops a request -- the store, a plugin that cannot load -- stops
+ * the batch.  Touches nothing but *c, so workers may run cases side by side.
  */
-static int run_case(skh_host *host, evaluation *ev, const char *skill, const char *variant,
-                    long line, json_t *input, const char *expected, int critical, skh_error *err)
+static int run_case(skh_host *host, const char *path, const char *skill, const char *variant,
+                    eval_case *c, skh_error *err)
 {
-    eval_case *c = new_case(ev);
-    char *text = c ? json_dumps(input, JSON_COMPACT) : NULL;
-    if (!text || !(c->expected = strdup(expected))) {
-        free(text);
-        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
-    }
-    c->line = line;
-    c->critical = critical;
-
     skh_exec_options eo = SKH_EXEC_OPTIONS_INIT;
     eo.variant = variant;
     eo.evaluation = 1;
-    eo.expected = expected;
-    eo.critical = critical;
+    eo.expected = c->expected;
+    eo.critical = c->critical;
     skh_result *r = NULL;
     skh_error e;
     error_clear(&e);
-    int rc = skh_execute(host, skill, text, &eo, &r, &e);
-    free(text);
+    int rc = skh_execute(host, skill, c->input, &eo, &r, &e);
+    free(c->input);
+    c->input = NULL;
     if (rc != SKH_OK && rc != SKH_EFAILED) {
         skh_result_free(r);
-        return error_set_category(err, rc, e.category, e.what, "%.200s:%ld: %s", ev->path, line,
+        return error_set_category(err, rc, e.category, e.what, "%.200s:%ld: %s", path, c->line,
                                   e.message);
     }
     if (r) {
@@ -283,27 +289,29 @@ static int run_case(skh_host *host, evaluation *ev, const char *skill, const cha
         c->fidelity = n ? skh_result_fidelity(r, n - 1) : 0.0;
         if (take_decision(r, c) != 0) {
             skh_result_free(r);
-            return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+            return error_set(err, SKH_ENOMEM, path, "out of memory");
         }
     }
-    if (rc == SKH_EFAILED) {
+    int failed = rc == SKH_EFAILED;
+    rc = SKH_OK;
+    if (failed) {
         char msg[1400];
         int cat = r ? skh_result_error_category(r) : e.category;
-        snprintf(msg, sizeof msg, "%.200s:%ld: %.200s: %.900s", ev->path, line,
+        snprintf(msg, sizeof msg, "%.200s:%ld: %.200s: %.900s", path, c->line,
                  e.what[0] ? e.what : skill, e.message);
-        ev->failed++;
         const char *id = r && skh_result_attempts(r)
                              ? skh_result_execution_id(r, skh_result_attempts(r) - 1)
                              : NULL;
-        rc = add_error(ev, line, "failed", msg, cat ? skh_category_name(cat) : NULL, id, err);
+        c->error = error_entry(c->line, "failed", msg, cat ? skh_category_name(cat) : NULL, id);
+        if (!c->error)
+            rc = error_set(err, SKH_ENOMEM, path, "out of memory");
     }
     skh_result_free(r);
     return rc;
 }
 
-/* Read the file, line by line, any length; run each good case. */
-static int run_file(skh_host *host, evaluation *ev, FILE *f, const char *skill, const char *variant,
-                    skh_error *err)
+/* Read the file, line by line, any length; keep each good case, report each bad line. */
+static int read_cases(evaluation *ev, FILE *f, skh_error *err)
 {
     char *buf = NULL;
     size_t cap = 0;
@@ -320,9 +328,16 @@ static int run_file(skh_host *host, evaluation *ev, FILE *f, const char *skill, 
         const char *expected = NULL;
         int critical = 0;
         rc = parse_case(ev, line, buf, (size_t)len, &input, &expected, &critical, &root, err);
-        if (rc == SKH_OK)
-            rc = run_case(host, ev, skill, variant, line, input, expected, critical, err);
-        else if (rc == SKH_EINVAL)
+        if (rc == SKH_OK) {
+            eval_case *c = new_case(ev);
+            if (!c || !(c->input = json_dumps(input, JSON_COMPACT)) ||
+                !(c->expected = strdup(expected)))
+                rc = error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+            else {
+                c->line = line;
+                c->critical = critical;
+            }
+        } else if (rc == SKH_EINVAL)
             rc = SKH_OK; /* reported in the report; the batch goes on */
         json_decref(root);
         errno = 0;
@@ -344,7 +359,7 @@ static int run_file(skh_host *host, evaluation *ev, FILE *f, const char *skill, 
  * offset (issue 9 item 9), so nothing is half-evaluated and recorded.  *f
  * reads the checked copy, so a file changed meanwhile makes no difference.
  */
-static int read_cases(const char *path, char **text, FILE **f, skh_error *err)
+static int open_checked(const char *path, char **text, FILE **f, skh_error *err)
 {
     FILE *in = fopen(path, "r");
     struct stat sb;
@@ -409,6 +424,155 @@ static int read_cases(const char *path, char **text, FILE **f, skh_error *err)
     }
     *text = buf;
     return SKH_OK;
+}
+
+/* ---- running the cases, one at a time or side by side ------------------------ */
+
+static long error_line(const json_t *e)
+{
+    return (long)json_integer_value(json_object_get(e, "line"));
+}
+
+/* Order the report's errors by line (a stable insertion sort: they come nearly sorted). */
+static int sort_errors(evaluation *ev, skh_error *err)
+{
+    size_t n = json_array_size(ev->errors);
+    json_t **v = n ? malloc(n * sizeof *v) : NULL;
+    if (n && !v)
+        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_incref(json_array_get(ev->errors, i));
+        size_t j = i;
+        for (; j > 0 && error_line(v[j - 1]) > error_line(e); j--)
+            v[j] = v[j - 1];
+        v[j] = e;
+    }
+    json_array_clear(ev->errors);
+    int rc = SKH_OK;
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(ev->errors, v[i]) != 0 && rc == SKH_OK)
+            rc = error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    free(v);
+    return rc;
+}
+
+/*
+ * --jobs N: N workers, each with its own host on the same database (a host
+ * is not thread-safe), take the next case from a shared counter.  Each case
+ * writes only its own slot and the report reads the slots in file order, so
+ * the figures are those of a run with one job; only the order the rows land
+ * in the database differs.  The first worker uses the caller's host.
+ */
+typedef struct eval_run {
+    skh_host *host;
+    evaluation *ev;
+    const char *skill, *variant;
+    const skh_evaluate_options *o;
+    pthread_mutex_t lock;
+    size_t next, done;
+    int stop;
+    long err_line; /* the batch's error: the one of the earliest line */
+    skh_error err;
+    int rc;
+} eval_run;
+
+typedef struct eval_worker {
+    eval_run *run;
+    pthread_t thread;
+    skh_host *host; /* NULL: open one of its own */
+} eval_worker;
+
+static void run_failed(eval_run *run, long line, int rc, const skh_error *err)
+{
+    pthread_mutex_lock(&run->lock);
+    if (run->rc == SKH_OK || line < run->err_line) {
+        run->rc = rc;
+        run->err = *err;
+        run->err_line = line;
+    }
+    run->stop = 1;
+    pthread_mutex_unlock(&run->lock);
+}
+
+static void *eval_work(void *arg)
+{
+    eval_worker *w = arg;
+    eval_run *run = w->run;
+    skh_host *host = w->host;
+    skh_error err;
+    error_clear(&err);
+    if (!host) {
+        skh_host_options ho = {.struct_size = sizeof ho,
+                               .db_path = run->host->db_path,
+                               .policies_dir = run->host->policies_dir,
+                               .plugin_path = run->host->plugin_path};
+        int rc = skh_host_open(&ho, &host, &err);
+        if (rc) {
+            run_failed(run, 0, rc, &err);
+            return NULL;
+        }
+    }
+    for (;;) {
+        pthread_mutex_lock(&run->lock);
+        size_t i = run->stop ? run->ev->ncases : run->next++;
+        pthread_mutex_unlock(&run->lock);
+        if (i >= run->ev->ncases)
+            break;
+        eval_case *c = &run->ev->cases[i];
+        int rc = run_case(host, run->ev->path, run->skill, run->variant, c, &err);
+        if (rc) {
+            run_failed(run, c->line, rc, &err);
+            break;
+        }
+        pthread_mutex_lock(&run->lock);
+        run->done++;
+        if (run->o->progress)
+            run->o->progress(run->o->progress_arg, run->done, run->ev->ncases);
+        pthread_mutex_unlock(&run->lock);
+    }
+    if (host != w->host)
+        skh_host_close(host);
+    return NULL;
+}
+
+static int run_cases(skh_host *host, evaluation *ev, const char *skill, const char *variant,
+                     const skh_evaluate_options *o, skh_error *err)
+{
+    eval_run run = {.host = host, .ev = ev, .skill = skill, .variant = variant, .o = o};
+    size_t jobs = o->jobs > 1 ? o->jobs : 1;
+    if (jobs > ev->ncases)
+        jobs = ev->ncases ? ev->ncases : 1;
+    eval_worker *w = calloc(jobs, sizeof *w);
+    if (!w)
+        return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    pthread_mutex_init(&run.lock, NULL);
+    if (o->progress)
+        o->progress(o->progress_arg, 0, ev->ncases);
+    size_t started = 1;
+    w[0] = (eval_worker){.run = &run, .host = host};
+    for (; started < jobs; started++) {
+        w[started].run = &run;
+        if (pthread_create(&w[started].thread, NULL, eval_work, &w[started]) != 0)
+            break; /* fewer workers; the cases still all run */
+    }
+    eval_work(&w[0]);
+    for (size_t i = 1; i < started; i++)
+        pthread_join(w[i].thread, NULL);
+    pthread_mutex_destroy(&run.lock);
+    free(w);
+    if (run.rc) {
+        *err = run.err;
+        return run.rc;
+    }
+    /* The failed requests join the malformed lines in the report, all in line order. */
+    for (size_t i = 0; i < ev->ncases; i++) {
+        if (!ev->cases[i].error)
+            continue;
+        ev->failed++;
+        if (json_array_append(ev->errors, ev->cases[i].error) != 0)
+            return error_set(err, SKH_ENOMEM, ev->path, "out of memory");
+    }
+    return sort_errors(ev, err);
 }
 
 /* The positive class and where it came from (see the top of the file). */
@@ -512,6 +676,17 @@ static int resolve(skh_host *host, const char *skill, const char *variant, store
 SKH_EXPORT int skh_evaluate(skh_host *host, const char *skill, const char *variant,
                             const char *cases_path, char **json, skh_error *err)
 {
+    skh_evaluate_options o = {.struct_size = sizeof o, .variant = variant};
+    return skh_evaluate_with(host, skill, cases_path, &o, json, err);
+}
+
+SKH_EXPORT int skh_evaluate_with(skh_host *host, const char *skill, const char *cases_path,
+                                 const skh_evaluate_options *opts, char **json, skh_error *err)
+{
+    skh_evaluate_options o = {.struct_size = sizeof o};
+    if (opts)
+        memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
+    const char *variant = o.variant;
     *json = NULL;
     error_clear(err);
     if (!name_is_valid(skill))
@@ -533,7 +708,7 @@ SKH_EXPORT int skh_evaluate(skh_host *host, const char *skill, const char *varia
     }
     FILE *f = NULL;
     char *text = NULL;
-    if ((rc = read_cases(cases_path, &text, &f, err)) != SKH_OK) {
+    if ((rc = open_checked(cases_path, &text, &f, err)) != SKH_OK) {
         free(configured);
         store_variant_free(&v);
         return rc;
@@ -543,9 +718,11 @@ SKH_EXPORT int skh_evaluate(skh_host *host, const char *skill, const char *varia
     if (!ev.errors)
         rc = error_set(err, SKH_ENOMEM, cases_path, "out of memory");
     if (rc == SKH_OK)
-        rc = run_file(host, &ev, f, skill, v.variant_id, err);
+        rc = read_cases(&ev, f, err);
     fclose(f);
     free(text);
+    if (rc == SKH_OK)
+        rc = run_cases(host, &ev, skill, v.variant_id, &o, err);
     if (rc == SKH_OK)
         rc = report(&ev, skill, v.variant_id, configured, json, err);
     evaluation_free(&ev);

@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,25 @@ typedef struct request {
     int breaker_clean;   /* routing found the variant's breaker with nothing to reset */
     char fallback_from[160]; /* the variant whose open breaker sent us elsewhere, or "" */
 } request;
+
+/* The members appended to skh_exec_options, when the caller's struct has them. */
+#define EXEC_OPTS_HAS(o, member)                                                                   \
+    ((o) && (o)->struct_size >= offsetof(skh_exec_options, member) + sizeof((o)->member))
+
+/* The request's event sink, forwarded from the call (call.h observe). */
+static void request_observe(void *ud, int kind, int level, const char *text)
+{
+    const request *q = ud;
+    skh_event ev = {
+        .kind = kind, .attempt = q->r ? q->r->nattempts : 0, .level = level, .text = text};
+    q->opts->on_event(q->opts->event_ud, &ev);
+}
+
+static int request_cancelled(const request *q)
+{
+    return EXEC_OPTS_HAS(q->opts, cancel) && q->opts->cancel &&
+           __atomic_load_n(q->opts->cancel, __ATOMIC_RELAXED) != 0;
+}
 
 /* The request's knobs: flag > environment > workspace > default (DESIGN §9). */
 static void request_settings(request *q)
@@ -224,6 +244,12 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
                     json_t *input, json_t **output, scores *sc, char **steps_text, skh_error *err)
 {
     call_init(call, input_text, q->v->content, q->v->patterns, n, q->p->name);
+    if (EXEC_OPTS_HAS(q->opts, on_event) && q->opts->on_event) {
+        skh_event ev = {.kind = SKH_EVENT_ATTEMPT, .attempt = n, .text = q->v->variant_id};
+        q->opts->on_event(q->opts->event_ud, &ev);
+        call->observe = request_observe;
+        call->observe_ud = q;
+    }
     double t0 = host_now_ms(q->host);
     int rc = q->p->ops->invoke(q->p, "execute", call, err);
     a->duration_ms = host_now_ms(q->host) - t0;
@@ -373,6 +399,10 @@ static int run_request(request *q, json_t *input, skh_error *err)
         if (next != NEXT_END &&
             host_now_ms(q->host) + (next == NEXT_RETRY_SAME ? wait_ms : 0) >= q->deadline_ms)
             next = NEXT_END; /* no call may start after the deadline */
+        if (next != NEXT_END && request_cancelled(q)) {
+            next = NEXT_END; /* the caller gave up: this attempt is the request's last */
+            r->cancelled = 1;
+        }
 
         char description[160];
         store_request_end end = {.attempts = n,

@@ -393,20 +393,14 @@ int host_variant_plugin(skh_host *host, const store_variant *v, plugin **out, sk
         host->capplugins = cap;
     }
     plugin *p = NULL;
-    int rc = plugin_load(v->impl, &host->limits, &p, err);
+    /* The pin is compared inside the loader, before anything of the plugin runs. */
+    plugin_pin pin = {.sha256 = v->impl_sha256, .label = v->variant_id};
+    int rc = plugin_load_pinned(v->impl, &host->limits, &pin, &p, err);
     if (rc)
         return rc;
     if (p->kind != SKH_KIND_SKILL) {
         error_set(err, SKH_EPLUGIN, v->impl, "is a %s plugin, not a skill",
                   plugin_kind_name(p->kind));
-        plugin_close(p);
-        return SKH_EPLUGIN;
-    }
-    if (v->impl_sha256 && *v->impl_sha256 && strcmp(v->impl_sha256, p->sha256) != 0) {
-        error_set(err, SKH_EPLUGIN, v->impl,
-                  "changed since it was registered as %s (sha256 %.12s..., now %.12s...); "
-                  "register it again with `skillhost skill add`",
-                  v->variant_id, v->impl_sha256, p->sha256);
         plugin_close(p);
         return SKH_EPLUGIN;
     }

@@ -45,18 +45,44 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-int plugin_load(const char *impl, const plugin_limits *lim, plugin **out, skh_error *err)
+int plugin_load_pinned(const char *impl, const plugin_limits *lim, const plugin_pin *pin,
+                       plugin **out, skh_error *err)
 {
     *out = NULL;
     if (!impl || !*impl)
         return error_set(err, SKH_EINVAL, "impl", "empty plugin path");
-    if (strncmp(impl, "exec:", 5) == 0)
-        return plugin_exec_load(impl, lim, out, err);
+    int rc;
+    if (strncmp(impl, "exec:", 5) == 0) {
+        /* Nothing of an exec skill runs at load; the pin is compared before it can. */
+        rc = plugin_exec_load(impl, lim, out, err);
+        if (rc == SKH_OK && pin && pin->sha256 && *pin->sha256 &&
+            strcmp(pin->sha256, (*out)->sha256) != 0) {
+            rc = plugin_pin_refuse(impl, pin, (*out)->sha256, err);
+            plugin_close(*out);
+            *out = NULL;
+        }
+        return rc;
+    }
     if (strncmp(impl, "builtin:", 8) == 0)
         return plugin_builtin_load(impl + 8, out, err);
     if (ends_with(impl, ".lua"))
-        return plugin_lua_load(impl, lim, out, err);
-    return plugin_so_load(impl, lim, out, err);
+        return plugin_lua_load_pinned(impl, lim, pin, out, err);
+    return plugin_so_load_pinned(impl, lim, pin, out, err);
+}
+
+int plugin_load(const char *impl, const plugin_limits *lim, plugin **out, skh_error *err)
+{
+    return plugin_load_pinned(impl, lim, NULL, out, err);
+}
+
+int plugin_pin_refuse(const char *path, const plugin_pin *pin, const char *now, skh_error *err)
+{
+    const char *label = pin && pin->label ? pin->label : NULL;
+    return error_set(err, SKH_EPLUGIN, path,
+                     "changed since it was registered%s%s (sha256 %.12s..., now %.12s...); "
+                     "refused before any of it was loaded or run; register it again with "
+                     "`skillhost skill add`",
+                     label ? " as " : "", label ? label : "", pin ? pin->sha256 : "", now);
 }
 
 void plugin_close(plugin *p)
@@ -93,5 +119,30 @@ void plugin_free_common(plugin *p)
     free(p->version);
     free(p->description);
     free(p->patterns);
+    free(p->input_schema);
+    free(p->output_schema);
     p->path = p->name = p->version = p->description = p->patterns = NULL;
+    p->input_schema = p->output_schema = NULL;
+}
+
+int plugin_set_schema(plugin *p, const char *which, const char *text, skh_error *err)
+{
+    char **slot = strcmp(which, "input_schema") == 0 ? &p->input_schema : &p->output_schema;
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    if (!j)
+        return error_set(err, SKH_EPLUGIN, p->path, "%s: line %d, column %d: %s", which, jerr.line,
+                         jerr.column, jerr.text);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return error_set(err, SKH_EPLUGIN, p->path, "%s must be a JSON object (a JSON Schema)",
+                         which);
+    }
+    char *dumped = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    if (!dumped)
+        return error_set(err, SKH_ENOMEM, p->path, "out of memory");
+    free(*slot);
+    *slot = dumped;
+    return SKH_OK;
 }

@@ -42,10 +42,12 @@ struct plugin {
     int kind;   /* SKH_KIND_* */
     char *name; /* from the descriptor */
     char *version;
-    char *description; /* "" when absent */
-    char *patterns;    /* default expected patterns, comma separated; "" when absent */
-    char sha256[65];   /* of the file loaded; for exec, of the program and its file arguments */
-    void *impl;        /* the loader's own state */
+    char *description;   /* "" when absent */
+    char *patterns;      /* default expected patterns, comma separated; "" when absent */
+    char sha256[65];     /* of the file loaded; for exec, of the program and its file arguments */
+    void *impl;          /* the loader's own state */
+    char *input_schema;  /* JSON Schema text of the input (skills), or NULL: none declared */
+    char *output_schema; /* JSON Schema text of the output (skills), or NULL */
 };
 
 /* Limits and switches every loader takes. */
@@ -66,21 +68,62 @@ typedef struct plugin_limits {
 
 void plugin_limits_default(plugin_limits *lim);
 
+/*
+ * What a load must match before anything of the plugin runs: the sha256
+ * recorded at registration.  A loader hashes the bytes it read and compares
+ * them with the pin before it maps or compiles anything (DESIGN §3.4).
+ */
+typedef struct plugin_pin {
+    const char *sha256; /* expected sha256 of the impl; NULL or "" = not pinned */
+    const char *label;  /* who pinned it, for messages ("spam@v3"); may be NULL */
+} plugin_pin;
+
+/* The refusal for a pin mismatch: what changed, that nothing ran, how to accept it. */
+int plugin_pin_refuse(const char *path, const plugin_pin *pin, const char *now, skh_error *err);
+
 /* Each loader: on failure *out is NULL and err names the file and the reason. */
 int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err);
 int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err);
+/* The same with a pin (NULL = none). */
+int plugin_so_load_pinned(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                          plugin **out, skh_error *err);
+int plugin_lua_load_pinned(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                           plugin **out, skh_error *err);
+
+/*
+ * The one verified way a shared object gets mapped, for the in-process
+ * loader and the isolation worker alike: open path once, apply the trust
+ * rules to the open file (lim->check_trust), hash its bytes while copying
+ * them into a sealed memory file, compare the hash with pin (when set), and
+ * only then dlopen the sealed copy through /proc/self/fd.  What is mapped is
+ * exactly what was hashed: a file renamed over path or rewritten in place
+ * after the open cannot run.  Nothing of the plugin (constructor, entry,
+ * init) runs before the comparison.  On success *dl is the dlopen handle and
+ * sha256 the hash; on failure *dl is NULL and err says why.
+ */
+int plugin_so_open_verified(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                            void **dl, char sha256[65], skh_error *err);
 int plugin_exec_load(const char *cmdline, const plugin_limits *lim, plugin **out, skh_error *err);
 /* A plugin compiled into libskillhost (the built-in scorers). */
 int plugin_builtin_load(const char *name, plugin **out, skh_error *err);
 
 /* Pick the loader by form: "exec:..." , "*.lua", else shared object. */
 int plugin_load(const char *impl, const plugin_limits *lim, plugin **out, skh_error *err);
+/* The same, refusing before anything runs when the bytes do not match pin (NULL = none). */
+int plugin_load_pinned(const char *impl, const plugin_limits *lim, const plugin_pin *pin,
+                       plugin **out, skh_error *err);
 void plugin_close(plugin *p);
 
 /* Shared by loaders: fill the common fields from a checked descriptor. */
 int plugin_fill_common(plugin *p, const char *path, int kind, const char *name, const char *version,
                        const char *description, const char *patterns, skh_error *err);
 void plugin_free_common(plugin *p);
+/*
+ * Set p's input or output schema (which: "input_schema" or
+ * "output_schema") from JSON text, which must be an object; err names the
+ * file and the field otherwise.
+ */
+int plugin_set_schema(plugin *p, const char *which, const char *json, skh_error *err);
 
 const char *plugin_kind_name(int kind);      /* "skill", ...; NULL if unknown */
 int plugin_kind_from_name(const char *name); /* SKH_KIND_* or -1 */

@@ -91,7 +91,7 @@ static int l_prob_beats(lua_State *L)
     return 1;
 }
 
-/* msprt(s_c, n_c, s_t, n_t [, tau = 0.1 [, alpha = 0.05]]) -> {log_lr, p, verdict} */
+/* msprt(s_c, n_c, s_t, n_t [, tau = 0.1 [, alpha = 0.05]]) -> {log_lr, p, verdict, ci_lo, ci_hi} */
 static int l_msprt(lua_State *L)
 {
     long sc, nc, st, nt;
@@ -103,9 +103,11 @@ static int l_msprt(lua_State *L)
     double alpha = check_open_unit(L, 6, STATS_MSPRT_ALPHA, "alpha");
     stats_seq q;
     stats_msprt(sc, nc, st, nt, tau, alpha, &q);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 5);
     set_number(L, "log_lr", q.log_lr);
     set_number(L, "p", q.p);
+    set_number(L, "ci_lo", q.ci_lo);
+    set_number(L, "ci_hi", q.ci_hi);
     lua_pushinteger(L, q.verdict);
     lua_setfield(L, -2, "verdict");
     return 1;

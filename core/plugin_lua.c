@@ -15,11 +15,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <lauxlib.h>
@@ -141,6 +143,7 @@ typedef struct descriptor {
     const char *path;
     int kind;
     char *name, *version, *description, *patterns;
+    char *input_schema, *output_schema; /* JSON text of the tables of those names, or NULL */
     int ref;
     int bad; /* validation failed; msg says why */
     char msg[768];
@@ -152,7 +155,10 @@ static void descriptor_free(descriptor *d)
     free(d->version);
     free(d->description);
     free(d->patterns);
+    free(d->input_schema);
+    free(d->output_schema);
     d->name = d->version = d->description = d->patterns = NULL;
+    d->input_schema = d->output_schema = NULL;
 }
 
 /* Push t[field] without metamethods. */
@@ -240,6 +246,32 @@ static int read_patterns(lua_State *L, descriptor *d, int t)
     return 1;
 }
 
+/* input_schema / output_schema: an optional table, kept as JSON text. */
+static int read_schema(lua_State *L, descriptor *d, int t, const char *field, char **out)
+{
+    char g[128], why[256];
+    int type = raw_field(L, t, field);
+    if (type == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    if (type != LUA_TTABLE)
+        return bad(d, "field '%s' must be a table (a JSON Schema), got %s", field,
+                   got(L, -1, g, sizeof g));
+    json_t *j = luajson_to_json(L, -1, why, sizeof why);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return bad(d, "field '%s' must be a JSON Schema object: %s", field,
+                   j ? "it is an array" : why);
+    }
+    *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    lua_pop(L, 1);
+    if (!*out)
+        return bad(d, "field '%s': out of memory", field);
+    return 1;
+}
+
 /* A policy decides through any function it chooses, but it must have one. */
 static int has_function_field(lua_State *L, int t)
 {
@@ -294,6 +326,9 @@ static int check_descriptor(lua_State *L)
 
     if (!read_patterns(L, d, t))
         return 0;
+    if (!read_schema(L, d, t, "input_schema", &d->input_schema) ||
+        !read_schema(L, d, t, "output_schema", &d->output_schema))
+        return 0;
 
     if (d->kind == SKH_KIND_POLICY) {
         if (!has_function_field(L, t))
@@ -313,26 +348,31 @@ static int check_descriptor(lua_State *L)
 
 /* ------------------------------------------------------------------ load */
 
-static int read_source(const char *path, char **text, size_t *len, skh_error *err)
+/* All of fd's bytes (at most LP_MAX_SOURCE), read once: what is hashed is what is compiled. */
+static int read_source(int fd, const char *path, char **text, size_t *len, skh_error *err)
 {
     *text = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return error_set(err, SKH_EPLUGIN, path, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     for (;;) {
-        if (!buf) {
-            fclose(f);
+        if (!buf)
             return error_set(err, SKH_ENOMEM, path, "%s: out of memory", path);
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            free(buf);
+            return error_set(err, SKH_EPLUGIN, path, "%s: cannot read: %s", path, strerror(e));
         }
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
+        if (got == 0)
             break;
+        n += (size_t)got;
+        if (n < cap)
+            continue;
         if (cap >= LP_MAX_SOURCE) {
             free(buf);
-            fclose(f);
             return error_set(err, SKH_EPLUGIN, path, "%s: larger than %u bytes", path,
                              LP_MAX_SOURCE);
         }
@@ -341,12 +381,6 @@ static int read_source(const char *path, char **text, size_t *len, skh_error *er
             free(buf);
         buf = grown;
         cap *= 2;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return error_set(err, SKH_EPLUGIN, path, "%s: cannot read", path);
     }
     *text = buf;
     *len = n;
@@ -665,6 +699,12 @@ static const struct plugin_ops lp_ops = {
 
 int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err)
 {
+    return plugin_lua_load_pinned(path, lim, NULL, out, err);
+}
+
+int plugin_lua_load_pinned(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                           plugin **out, skh_error *err)
+{
     plugin_limits defaults;
     *out = NULL;
     if (!path || !*path)
@@ -673,22 +713,30 @@ int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, sk
         plugin_limits_default(&defaults);
         lim = &defaults;
     }
-    int rc;
-    if (lim->check_trust && (rc = trust_check(path, err)) < 0)
+    /* Opened once: the trust rules, the hash and the compiler all see this one file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return error_set(err, SKH_EPLUGIN, path, "%s: cannot open: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = trust_check_fd(path, fd, lim->check_trust, err);
+    if (rc == SKH_OK)
+        rc = read_source(fd, path, &text, &len, err);
+    close(fd);
+    if (rc < 0)
         return rc;
-
-    char *text;
-    size_t len;
-    if ((rc = read_source(path, &text, &len, err)) < 0)
-        return rc;
+    /* The hash of the very bytes compiled, compared before a line of them runs. */
+    char sha256[65];
+    sha256_hex(text, len, sha256);
+    if (pin && pin->sha256 && *pin->sha256 && strcmp(pin->sha256, sha256) != 0) {
+        free(text);
+        return plugin_pin_refuse(path, pin, sha256, err);
+    }
     if (len > 0 && text[0] == LUA_SIGNATURE[0]) {
         free(text);
         return error_set(err, SKH_EPLUGIN, path,
                          "%s: binary chunks are refused; a Lua plugin must be source text", path);
     }
-    /* The hash of the very bytes compiled: a file changed after a check cannot slip through. */
-    char sha256[65];
-    sha256_hex(text, len, sha256);
     /* A "#!" line is skipped as lua(1) does: blanked, not cut, so line numbers hold. */
     if (len > 0 && text[0] == '#')
         for (size_t i = 0; i < len && text[i] != '\n'; i++)
@@ -720,6 +768,10 @@ int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, sk
         impl->ref = d.ref;
         rc = plugin_fill_common(p, path, d.kind, d.name, d.version, d.description, d.patterns, err);
     }
+    if (rc == SKH_OK && d.input_schema)
+        rc = plugin_set_schema(p, "input_schema", d.input_schema, err);
+    if (rc == SKH_OK && d.output_schema)
+        rc = plugin_set_schema(p, "output_schema", d.output_schema, err);
     descriptor_free(&d);
     if (rc < 0) {
         lp_close(p);

@@ -6,10 +6,14 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "call.h"
 #include "error.h"
@@ -200,6 +204,11 @@ static int plugin_from_descriptor(const char *path, const char *sha256, void *dl
                             err);
     if (rc != SKH_OK)
         goto fail;
+    /* Zero when the plugin's descriptor ends before them (the memcpy above stopped short). */
+    if (d->input_schema && (rc = plugin_set_schema(p, "input_schema", d->input_schema, err)))
+        goto fail;
+    if (d->output_schema && (rc = plugin_set_schema(p, "output_schema", d->output_schema, err)))
+        goto fail;
     snprintf(p->sha256, sizeof p->sha256, "%s", sha256);
 
     if (d->init) {
@@ -227,36 +236,109 @@ fail:
     return rc;
 }
 
-int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err)
+/*
+ * A copy of the bytes hashed, for dlopen to map: a sealed memory file.
+ * -1 when the kernel has no memfd (or refuses executable ones), in which
+ * case the file opened is mapped instead (see plugin_so_open_verified).
+ */
+static int sealed_copy(void)
 {
-    *out = NULL;
-    if (!path || !*path)
-        return error_set(err, SKH_EINVAL, "plugin", "empty plugin path");
-    int rc;
-    if (lim && lim->check_trust && (rc = trust_check(path, err)) != SKH_OK)
-        return rc;
-    char sha[65];
-    if ((rc = sha256_file(path, sha, err)) != SKH_OK)
-        return rc;
+#ifdef MFD_ALLOW_SEALING
+    return memfd_create("skillhost-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+#else
+    return -1;
+#endif
+}
 
-    /* A bare file name would make dlopen search the library path; we mean this file. */
-    char *local = NULL;
-    const char *open_path = path;
-    if (!strchr(path, '/')) {
-        size_t n = strlen(path) + 3;
-        local = malloc(n);
-        if (!local)
-            return error_set(err, SKH_ENOMEM, path, "out of memory");
-        snprintf(local, n, "./%s", path);
-        open_path = local;
+/*
+ * dlopen fd's file by a /proc/self/fd name.  The dynamic linker knows a
+ * loaded object by its name first: if an object loaded earlier under the
+ * same name is still mapped (an fd number reused after a plugin that cannot
+ * be unloaded), dlopen would hand that one back.  So a name already known
+ * is never used: the fd moves to another number first.
+ */
+static void *dlopen_fd(int fd, const char *path, skh_error *err)
+{
+    int use = fd, moved[16], nmoved = 0;
+    void *dl = NULL;
+    char name[64];
+    for (;;) {
+        snprintf(name, sizeof name, "/proc/self/fd/%d", use);
+        void *old = dlopen(name, RTLD_NOW | RTLD_NOLOAD | RTLD_LOCAL);
+        if (!old)
+            break;
+        dlclose(old);
+        if (nmoved == (int)(sizeof moved / sizeof moved[0]) ||
+            (use = fcntl(fd, F_DUPFD_CLOEXEC, use + 1)) < 0) {
+            error_set(err, SKH_EPLUGIN, path, "cannot load: no unused /proc/self/fd name");
+            goto out;
+        }
+        moved[nmoved++] = use;
     }
     dlerror();
-    void *dl = dlopen(open_path, RTLD_NOW | RTLD_LOCAL);
-    free(local);
+    dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         const char *why = dlerror();
-        return error_set(err, SKH_EPLUGIN, path, "cannot load: %s", why ? why : "dlopen failed");
+        error_set(err, SKH_EPLUGIN, path, "cannot load: %s", why ? why : "dlopen failed");
     }
+out:
+    for (int i = 0; i < nmoved; i++)
+        close(moved[i]);
+    return dl;
+}
+
+int plugin_so_open_verified(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                            void **dl, char sha256[65], skh_error *err)
+{
+    *dl = NULL;
+    sha256[0] = '\0';
+    if (!path || !*path)
+        return error_set(err, SKH_EINVAL, "plugin", "empty plugin path");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return error_set(err, SKH_EPLUGIN, path, "cannot open: %s", strerror(errno));
+    int copy = -1;
+    int rc = trust_check_fd(path, fd, lim ? lim->check_trust : 1, err);
+    if (rc == SKH_OK) {
+        copy = sealed_copy();
+        rc = sha256_fd(fd, copy, sha256, path, err);
+    }
+    if (rc == SKH_OK && pin && pin->sha256 && *pin->sha256 && strcmp(pin->sha256, sha256) != 0)
+        rc = plugin_pin_refuse(path, pin, sha256, err);
+    if (rc == SKH_OK && copy >= 0) {
+#ifdef F_SEAL_WRITE
+        /* Sealed: not even this process can change the bytes that were hashed. */
+        if (fcntl(copy, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+            rc = error_set(err, SKH_EPLUGIN, path, "cannot seal the copy to load: %s",
+                           strerror(errno));
+#endif
+    }
+    if (rc == SKH_OK) {
+        /*
+         * Without a memory file, the file opened is mapped: one renamed over
+         * path since cannot run, one rewritten in place by its owner could.
+         */
+        *dl = dlopen_fd(copy >= 0 ? copy : fd, path, err);
+        if (!*dl)
+            rc = err ? err->code : SKH_EPLUGIN;
+    }
+    if (copy >= 0)
+        close(copy);
+    close(fd);
+    if (rc != SKH_OK)
+        sha256[0] = '\0';
+    return rc;
+}
+
+int plugin_so_load_pinned(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                          plugin **out, skh_error *err)
+{
+    *out = NULL;
+    void *dl;
+    char sha[65];
+    int rc = plugin_so_open_verified(path, lim, pin, &dl, sha, err);
+    if (rc != SKH_OK)
+        return rc;
 
     dlerror();
     void *sym = dlsym(dl, "skh_plugin_entry");
@@ -269,6 +351,11 @@ int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh
     skh_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry);
     return plugin_from_descriptor(path, sha, dl, entry(&call_api), out, err);
+}
+
+int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err)
+{
+    return plugin_so_load_pinned(path, lim, NULL, out, err);
 }
 
 int plugin_builtin_load(const char *name, plugin **out, skh_error *err)

@@ -113,6 +113,8 @@ SKH_EXPORT int skh_result_json(const skh_result *r, char **json)
                             r->fallback_from[0] ? json_pack("{s:s, s:s}", "from", r->fallback_from,
                                                             "reason", "circuit breaker open")
                                                 : json_null());
+    if (o && r->cancelled)
+        json_object_set_new(o, "cancelled", json_true());
     if (!o)
         return SKH_ENOMEM;
     *json = json_dumps(o, SKH_JSON_FLAGS);

@@ -35,6 +35,7 @@ struct skh_result {
     int arm;                 /* 0 control, 1 treatment */
     char fallback_from[160]; /* an open circuit breaker moved the request off this variant */
     double threshold;
+    int cancelled; /* the caller cancelled it (skh_exec_options.cancel) before it was done */
 };
 
 /* Free the attempts' strings and the array. */

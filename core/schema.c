@@ -342,12 +342,27 @@ static const char migration_2[] =
 "ALTER TABLE executions ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;\n";
 
 /*
- * Version 3: one row per request (store_requests.c), so that a request whose
+ * Version 3: client_sessions names the program behind a session_id (the MCP
+ * server records the client's name and version from initialize), so
+ * executions join to the agent that asked for them.
+ */
+static const char migration_3[] =
+"CREATE TABLE IF NOT EXISTS client_sessions (\n"
+"    session_id       TEXT PRIMARY KEY,\n"
+"    transport        TEXT NOT NULL,\n"
+"    client_name      TEXT,\n"
+"    client_version   TEXT,\n"
+"    protocol_version TEXT,\n"
+"    started_at       TEXT NOT NULL\n"
+");\n";
+
+/*
+ * Version 4: one row per request (store_requests.c), so that a request whose
  * process was killed between attempts is found and counted as "abandoned"
  * by the next process; before it, nothing counted it at all.  Requests
  * recorded before this version cannot be told apart and count as done.
  */
-static const char migration_3[] =
+static const char migration_4[] =
 "CREATE TABLE requests (\n"
 "  request_id TEXT PRIMARY KEY,\n"
 "  skill_id TEXT NOT NULL,\n"
@@ -363,7 +378,7 @@ static const char migration_3[] =
 "  FROM executions GROUP BY request_id;\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3};
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

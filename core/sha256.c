@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "trust.h"
@@ -154,6 +155,36 @@ int sha256_file(const char *path, char hex[65], skh_error *err)
         return error_set(err, SKH_EPLUGIN, path, "cannot read: %s", strerror(e ? e : EIO));
     }
     fclose(f);
+    sha256_final(&c, hex);
+    return SKH_OK;
+}
+
+int sha256_fd(int fd, int copy_fd, char hex[65], const char *path, skh_error *err)
+{
+    enum { CHUNK = 64 * 1024 };
+    static _Thread_local unsigned char buf[CHUNK];
+    sha256_ctx c;
+    hex[0] = '\0';
+    sha256_init(&c);
+    for (;;) {
+        ssize_t n = read(fd, buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return error_set(err, SKH_EPLUGIN, path, "cannot read: %s", strerror(errno));
+        if (n == 0)
+            break;
+        sha256_update(&c, buf, (size_t)n);
+        for (ssize_t off = 0; copy_fd >= 0 && off < n;) {
+            ssize_t put = write(copy_fd, buf + off, (size_t)(n - off));
+            if (put < 0 && errno == EINTR)
+                continue;
+            if (put < 0)
+                return error_set(err, SKH_EPLUGIN, path, "cannot copy for loading: %s",
+                                 strerror(errno));
+            off += put;
+        }
+    }
     sha256_final(&c, hex);
     return SKH_OK;
 }

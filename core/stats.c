@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include <skillhost/host.h>
 
@@ -216,6 +217,8 @@ int stats_msprt(long s_c, long n_c, long s_t, long n_t, double tau, double alpha
     out->log_lr = 0.0;
     out->p = 1.0;
     out->verdict = 0;
+    out->ci_lo = -1.0;
+    out->ci_hi = 1.0;
     if (!counts_ok(s_c, n_c) || !counts_ok(s_t, n_t) || !(tau > 0.0) || !isfinite(tau) ||
         !(alpha > 0.0 && alpha < 1.0))
         return SKH_EINVAL;
@@ -231,6 +234,14 @@ int stats_msprt(long s_c, long n_c, long s_t, long n_t, double tau, double alpha
     double t2 = tau * tau;
     out->log_lr = -0.5 * log1p(t2 / v) + t2 * theta * theta / (2.0 * v * (v + t2));
     out->p = out->log_lr > 0.0 ? exp(-out->log_lr) : 1.0;
+    /*
+     * Invert the same ratio: a difference d is inside while the ratio of
+     * (theta - d) stays under 1/alpha, i.e. |theta - d| < half.  The ratio at
+     * d = 0 is out->log_lr, so the interval leaves out 0 exactly when p <= alpha.
+     */
+    double half = sqrt(2.0 * v * (v + t2) / t2 * (-log(alpha) + 0.5 * log1p(t2 / v)));
+    out->ci_lo = fmax(-1.0, theta - half);
+    out->ci_hi = fmin(1.0, theta + half);
     if (out->p <= alpha)
         out->verdict = theta > 0.0 ? 1 : -1;
     return SKH_OK;
@@ -280,4 +291,86 @@ int stats_mean_sd(const double *xs, size_t n, double *mean, double *sd)
     *mean = m;
     *sd = n > 1 ? sqrt(m2 / (double)(n - 1)) : 0.0;
     return SKH_OK;
+}
+
+/* ------------------------------------------------------------ rank test */
+
+typedef struct ranked {
+    double v;
+    int treatment;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    double x = ((const ranked *)a)->v, y = ((const ranked *)b)->v;
+    return (x > y) - (x < y);
+}
+
+int stats_mann_whitney(const double *control, size_t n_c, const double *treatment, size_t n_t,
+                       stats_rank *out)
+{
+    if (!out || (n_c && !control) || (n_t && !treatment))
+        return SKH_EINVAL;
+    *out = (stats_rank){.u = 0.0, .z = 0.0, .p_larger = 1.0, .p_smaller = 1.0};
+    for (size_t i = 0; i < n_c; i++)
+        if (!isfinite(control[i]))
+            return SKH_EINVAL;
+    for (size_t i = 0; i < n_t; i++)
+        if (!isfinite(treatment[i]))
+            return SKH_EINVAL;
+    if (n_c == 0 || n_t == 0)
+        return SKH_OK;
+    size_t n = n_c + n_t;
+    ranked *r = malloc(n * sizeof *r);
+    if (!r)
+        return SKH_ENOMEM;
+    for (size_t i = 0; i < n_c; i++)
+        r[i] = (ranked){control[i], 0};
+    for (size_t i = 0; i < n_t; i++)
+        r[n_c + i] = (ranked){treatment[i], 1};
+    qsort(r, n, sizeof *r, cmp_ranked);
+
+    /* Midranks over each run of ties; the runs also give the tie correction. */
+    double rank_sum = 0.0, ties = 0.0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && r[j + 1].v == r[i].v)
+            j++;
+        double mid = ((double)i + (double)j) / 2.0 + 1.0, t = (double)(j - i + 1);
+        for (size_t k = i; k <= j; k++)
+            if (r[k].treatment)
+                rank_sum += mid;
+        ties += t * t * t - t;
+        i = j + 1;
+    }
+    free(r);
+    double nc = (double)n_c, nt = (double)n_t, nn = (double)n;
+    out->u = rank_sum - nt * (nt + 1.0) / 2.0;
+    double mu = nc * nt / 2.0;
+    double var = nc * nt / 12.0 * ((nn + 1.0) - ties / (nn * (nn - 1.0)));
+    if (!(var > 0.0))
+        return SKH_OK;
+    double sd = sqrt(var);
+    out->z = (out->u - mu) / sd;
+    /* Upper tails as lower tails of -z, so small p-values keep their digits. */
+    out->p_larger = fmin(1.0, stats_norm_cdf(-(out->u - mu - 0.5) / sd));
+    out->p_smaller = fmin(1.0, stats_norm_cdf((out->u - mu + 0.5) / sd));
+    return SKH_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double stats_quantile(double *xs, size_t n, double q)
+{
+    if (!xs || n == 0 || !(q >= 0.0 && q <= 1.0))
+        return NAN;
+    qsort(xs, n, sizeof *xs, cmp_double);
+    double h = q * (double)(n - 1);
+    size_t lo = (size_t)floor(h);
+    size_t hi = lo + 1 < n ? lo + 1 : lo;
+    return xs[lo] + (h - (double)lo) * (xs[hi] - xs[lo]);
 }

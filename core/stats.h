@@ -36,6 +36,12 @@ typedef struct stats_seq {
     double log_lr; /* log of the mixture likelihood ratio against "no difference" */
     double p;      /* always-valid p-value at this look: min(1, 1/LR) */
     int verdict;   /* +1 treatment better, -1 control better, 0 continue */
+    /*
+     * The always-valid interval for p_t - p_c at this look: every difference
+     * d whose mixture ratio against the data stays under 1/alpha.  It excludes
+     * 0 exactly when p <= alpha.  [-1, 1] before there is any variance.
+     */
+    double ci_lo, ci_hi;
 } stats_seq;
 
 /* Standard normal CDF and quantile (Wichura AS241).  ppf(0) = -inf, ppf(1) = +inf. */
@@ -61,7 +67,8 @@ double stats_prob_beats(long s_c, long n_c, long s_t, long n_t);
  * Mixture SPRT (Johari et al. 2017) on p_t - p_c with mixing N(0, tau^2),
  * tau > 0, alpha in (0, 1).  out->p is valid at this look only; to monitor
  * continuously the caller keeps the running minimum of out->p over looks
- * and stops the first time it is <= alpha.
+ * and stops the first time it is <= alpha.  out->ci_lo/ci_hi is the
+ * matching interval for the difference (same pooled variance, same alpha).
  */
 int stats_msprt(long s_c, long n_c, long s_t, long n_t, double tau, double alpha, stats_seq *out);
 
@@ -81,5 +88,25 @@ double stats_zscore(double x, double mean, double sd);
 
 /* Mean and sample standard deviation (n - 1); n = 1 gives sd 0; n = 0 or non-finite -> EINVAL. */
 int stats_mean_sd(const double *xs, size_t n, double *mean, double *sd);
+
+typedef struct stats_rank {
+    double u;        /* Mann-Whitney U of the treatment: pairs it is larger in, ties half */
+    double z;        /* (U - n_c n_t / 2) / sd, tie-corrected; > 0: treatment larger */
+    double p_larger; /* one-sided P, continuity-corrected: small when the treatment is larger */
+    double p_smaller;
+} stats_rank;
+
+/*
+ * Mann-Whitney U (Wilcoxon rank-sum) test of two samples, control first,
+ * with the normal approximation, tie correction and continuity correction
+ * (scipy.stats.mannwhitneyu(method="asymptotic")).  Neither input is
+ * changed.  An empty sample or all values tied gives z = 0 and both p 1;
+ * EINVAL for a non-finite value or no memory for the ranks.
+ */
+int stats_mann_whitney(const double *control, size_t n_c, const double *treatment, size_t n_t,
+                       stats_rank *out);
+
+/* The q-quantile (0 <= q <= 1) of xs, sorting xs in place (linear interpolation); NaN if n = 0. */
+double stats_quantile(double *xs, size_t n, double q);
 
 #endif

@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /*
  * PRAGMA application_id of every skillhost database ("SKH1"), so that file(1)
  * and skillhost itself can tell a workspace from another application's file.
@@ -314,6 +314,19 @@ typedef struct store_ab_test {
 } store_ab_test;
 
 void store_ab_test_free(store_ab_test *t); /* frees members, not t */
+
+/* Request durations (ms, the sum of a request's attempts) per arm since a test began. */
+typedef struct store_durations {
+    double *control, *treatment;
+    size_t n_control, n_treatment;
+    size_t cap_control, cap_treatment;
+} store_durations;
+
+/* Live requests of the skill routed to either arm since t->start_time; evaluations left out. */
+int store_ab_durations(store *st, const store_ab_test *t, store_durations *out, skh_error *err);
+void store_durations_free(store_durations *d);
+/* The observed JSON of the test's newest latency look (a 'latency' decision); NULL if none. */
+int store_ab_latency_latest(store *st, const store_ab_test *t, char **observed, skh_error *err);
 
 typedef struct store_ab_new {
     const char *skill;

@@ -785,3 +785,77 @@ int store_ab_apply(store *st, const store_ab_verdict *v, int *applied, skh_error
         *applied = 0;
     return rc;
 }
+
+/* ---- request durations per arm (the latency guard) --------------------------------- */
+
+/* A request's duration is the sum of its attempts'; every attempt of it has one variant. */
+static const char sql_durations[] =
+    "SELECT e.variant_id = ?3, SUM(COALESCE(p.duration_ms, p.execution_time_ms))"
+    " FROM executions e JOIN performance_metrics p ON p.execution_id = e.execution_id"
+    " WHERE e.skill_id = ?1 AND e.timestamp >= ?2 AND e.variant_id IN (?3, ?4)"
+    "   AND e.evaluation = 0"
+    " GROUP BY e.request_id";
+
+static int push_duration(store_durations *d, int treatment, double ms)
+{
+    double **v = treatment ? &d->treatment : &d->control;
+    size_t *n = treatment ? &d->n_treatment : &d->n_control;
+    size_t *cap = treatment ? &d->cap_treatment : &d->cap_control;
+    if (*n == *cap) {
+        size_t want = *cap ? *cap * 2 : 256;
+        double *grown = realloc(*v, want * sizeof **v);
+        if (!grown)
+            return SKH_ENOMEM;
+        *v = grown;
+        *cap = want;
+    }
+    (*v)[(*n)++] = ms;
+    return SKH_OK;
+}
+
+int store_ab_durations(store *st, const store_ab_test *t, store_durations *out, skh_error *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = store_stmt(st, sql_durations, err);
+    if (!s)
+        return err ? err->code : SKH_ESTORE;
+    if (store_bind_text(s, 1, t->skill) | store_bind_text(s, 2, t->start_time) |
+        store_bind_text(s, 3, t->treatment) | store_bind_text(s, 4, t->control)) {
+        store_stmt_done(s);
+        return error_set(err, SKH_ESTORE, store_path(st), "binding the durations of %s failed",
+                         t->test_id);
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (push_duration(out, sqlite3_column_int(s, 0), sqlite3_column_double(s, 1)) != SKH_OK) {
+            store_stmt_done(s);
+            store_durations_free(out);
+            return store_no_memory(err, "reading request durations");
+        }
+    rc = rc == SQLITE_DONE
+             ? SKH_OK
+             : store_db_error(st, rc, err, "reading the request durations of %s", t->test_id);
+    store_stmt_done(s);
+    if (rc)
+        store_durations_free(out);
+    return rc;
+}
+
+void store_durations_free(store_durations *d)
+{
+    free(d->control);
+    free(d->treatment);
+    memset(d, 0, sizeof *d);
+}
+
+/* The newest latency look of the test: decisions of kind 'latency' name their test. */
+static const char sql_latency_latest[] =
+    "SELECT observed FROM decisions WHERE skill_name = ?1 AND kind = 'latency'"
+    "   AND json_extract(observed, '$.test_id') = ?2"
+    " ORDER BY timestamp DESC, decision_id DESC LIMIT 1";
+
+int store_ab_latency_latest(store *st, const store_ab_test *t, char **observed, skh_error *err)
+{
+    return one_text(st, sql_latency_latest, t->skill, t->test_id, observed, NULL, err,
+                    "reading the latest latency look");
+}

@@ -39,6 +39,22 @@ int cli_open(cli *c, int create);
 int cli_workspace(cli *c, int create, int report);
 /* The folder the workspace was found in when it is above the current one, else NULL. */
 const char *cli_workspace_found_above(void);
+/*
+ * A progress line on stderr for long work (cli_progress.c): done/total, rate,
+ * ETA, redrawn in place and erased at the end.  NULL -- and every call a
+ * no-op -- when stderr is not a terminal, with -q, or with
+ * SKILLHOST_PROGRESS=never (SKILLHOST_PROGRESS=always: draw anyway, one line
+ * per redraw).  unit names what is counted ("cases", "lines"); fmt the work.
+ */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_start(const cli *c, const char *unit, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* done of total (0: unknown); redraws at most ten times a second, and at the end. */
+void cli_progress_set(cli_progress *p, unsigned long long done, unsigned long long total);
+/* Erase the line and free p. */
+void cli_progress_end(cli_progress *p);
+/* cli_progress_set as a callback (arg is the cli_progress), for skh_*_options.progress. */
+void cli_progress_cb(void *arg, size_t done, size_t total);
 /* With SKILLHOST_LOG=trace: "skillhost: trace: ..." on stderr. */
 void cli_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print `skillhost: WHAT: WHY` (and the JSON error object with --json); returns the exit status. */
@@ -81,6 +97,7 @@ int cmd_promote(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
 int cmd_rollback(cli *c, int argc, char **argv);
 int cmd_registry(cli *c, int argc, char **argv);
+int cmd_mcp(cli *c, int argc, char **argv);
 
 extern const cli_verb cli_verbs[];
 

@@ -175,6 +175,9 @@ static void print_statistics(const json_t *s)
            verdict > 0   ? "treatment better"
            : verdict < 0 ? "control better"
                          : "keep going");
+    const json_t *iv = json_object_get(m, "interval");
+    printf("  always-valid interval  [%+.3f, %+.3f] for the difference\n",
+           json_number_value(json_array_get(iv, 0)), json_number_value(json_array_get(iv, 1)));
     if (json_is_number(json_object_get(srm, "p")))
         printf("  sample ratio           p = %.4f (expected %g%% treatment)%s\n", num_of(srm, "p"),
                100.0 * num_of(srm, "expected_share"),
@@ -187,6 +190,38 @@ static void print_statistics(const json_t *s)
                100.0 * num_of(srm, "expected_share"));
     printf("  guardrail              mean attempts %.2f vs %.2f (%+.2f)\n", num_of(g, "control"),
            num_of(g, "treatment"), num_of(g, "difference"));
+}
+
+/* The rank test of request durations at its latest planned look (ab_latency.c). */
+static void print_latency(const json_t *s)
+{
+    const json_t *lat = json_object_get(s, "latency");
+    if (!json_is_object(lat)) {
+        printf("  latency                - (first look at %d requests in the smaller arm)\n", 50);
+        return;
+    }
+    const json_t *c = json_object_get(lat, "control"), *t = json_object_get(lat, "treatment");
+    const json_t *mw = json_object_get(lat, "mann_whitney");
+    char label[32];
+    snprintf(label, sizeof label, "latency (look %lld)", int_of(lat, "look"));
+    printf("  %-22s median %.3g vs %.3g ms, p95 %.3g vs %.3g ms (%lld and %lld requests)\n", label,
+           num_of(c, "median_ms"), num_of(t, "median_ms"), num_of(c, "p95_ms"), num_of(t, "p95_ms"),
+           int_of(c, "n"), int_of(t, "n"));
+    printf("  rank test              treatment slower p = %.3g, faster p = %.3g (alpha %.3g at "
+           "this look)\n",
+           num_of(mw, "p_slower"), num_of(mw, "p_faster"), num_of(lat, "alpha"));
+}
+
+/* What the test has cost so far against serving the better arm only. */
+static void print_regret(const json_t *s)
+{
+    const json_t *r = json_object_get(s, "regret");
+    const json_t *iv = json_object_get(r, "interval");
+    const char *better = str_of(r, "better_arm", "unknown");
+    printf("  cost so far            %.1f successes lost to the worse arm (95%%: %.1f to %.1f); "
+           "better arm: %s\n",
+           num_of(r, "lost_successes"), json_number_value(json_array_get(iv, 0)),
+           json_number_value(json_array_get(iv, 1)), better);
 }
 
 static void print_policy_now(const json_t *s)
@@ -233,6 +268,9 @@ static void print_status(const json_t *s)
     print_arms(s);
     print_step(s);
     print_statistics(s);
+    if (strcmp(str_of(s, "mode", "ab"), "ab") == 0)
+        print_latency(s);
+    print_regret(s);
     print_policy_now(s);
 }
 

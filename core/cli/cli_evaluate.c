@@ -1,4 +1,4 @@
-/* skillhost evaluate NAME [--variant NAME@vN] --cases FILE.jsonl */
+/* skillhost evaluate NAME [--variant NAME@vN] --cases FILE.jsonl [--jobs N] */
 #include "config.h"
 
 #include <getopt.h>
@@ -66,10 +66,12 @@ int cmd_evaluate(cli *c, int argc, char **argv)
     static const struct option opts[] = {
         {"variant", required_argument, NULL, 'v'},
         {"cases", required_argument, NULL, 'c'},
+        {"jobs", required_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *variant = NULL, *cases = NULL;
+    unsigned jobs = 1;
     int ch;
     cli_take_globals(c, &argc, argv, opts, 0);
     optind = 0;
@@ -82,6 +84,15 @@ int cmd_evaluate(cli *c, int argc, char **argv)
         case 'c':
             cases = optarg;
             break;
+        case 'J': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end || n < 1 || n > 64)
+                return cli_usage(c, "evaluate", "--jobs: '%s' is not a number from 1 to 64",
+                                 optarg);
+            jobs = (unsigned)n;
+            break;
+        }
         case 'h':
             return cli_help(cli_verb_find("evaluate"));
         case ':':
@@ -100,7 +111,15 @@ int cmd_evaluate(cli *c, int argc, char **argv)
         return rc;
     skh_error err;
     char *text = NULL;
-    if (skh_evaluate(c->host, argv[optind], variant, cases, &text, &err))
+    cli_progress *p = cli_progress_start(c, "cases", "evaluate %s", argv[optind]);
+    skh_evaluate_options o = {.struct_size = sizeof o,
+                              .variant = variant,
+                              .jobs = jobs,
+                              .progress = p ? cli_progress_cb : NULL,
+                              .progress_arg = p};
+    rc = skh_evaluate_with(c->host, argv[optind], cases, &o, &text, &err);
+    cli_progress_end(p);
+    if (rc)
         return cli_error(c, &err);
     json_t *r = json_loads(text, 0, NULL);
     skh_free(text);

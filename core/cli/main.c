@@ -70,11 +70,13 @@ const cli_verb cli_verbs[] = {
      "Ask the skill's evolver (skill add --evolver, or --evolver here) for a new variant of\n"
      "the serving one, built from its weak patterns and recent failures; the new variant\n"
      "(its parent recorded) enters an A/B test at once.\n"},
-    {"evaluate", cmd_evaluate, "evaluate NAME [--variant NAME@vN] --cases FILE.jsonl",
+    {"evaluate", cmd_evaluate, "evaluate NAME [--variant NAME@vN] --cases FILE.jsonl [--jobs N]",
      "Run benchmark cases ({\"input\", \"expected\", \"critical\"} per line) through the\n"
      "pipeline, recorded and marked as evaluation, and report pattern fidelity, outcome\n"
      "quality, false-positive rate and critical false negatives.  A malformed line is\n"
-     "reported with file:line and counted as failed.\n"},
+     "reported with file:line and counted as failed.  --jobs N (1-64) runs N cases at\n"
+     "once, for slow exec: skills; the report is the same as with one.  On a terminal\n"
+     "a progress line (done/total, rate, ETA) shows on stderr, unless -q.\n"},
     {"approve", cmd_approve,
      "approve NAME@vN --path prototype->staged|staged->production --approver WHO --ticket T\n"
      "                 [--check ITEM=yes|no[:EVIDENCE]]... [--notes TEXT]",
@@ -105,6 +107,20 @@ const cli_verb cli_verbs[] = {
      "else the workspace (set here, kept in the database so every process agrees),\n"
      "else its default.  'list' shows each value and where it came from; 'validate'\n"
      "checks the options' needs and conflicts (exit 1 on a problem).\n"},
+    {"mcp", cmd_mcp, "mcp [--http HOST:PORT [--token-file FILE] [--allow-origin ORIGIN]...]",
+     "Serve every skill with a serving variant as a Model Context Protocol tool\n"
+     "(docs/mcp.md).  Without --http: newline-delimited JSON-RPC on stdin/stdout, for\n"
+     "an MCP client that starts skillhost itself.  A tools/call runs the whole pipeline\n"
+     "(routing, A/B arms, ReAct, recovery, scoring, recording, rollback checks).\n\n"
+     "  --http HOST:PORT        Streamable HTTP on one endpoint instead (port 0: any free)\n"
+     "  --endpoint PATH         the HTTP endpoint (default /mcp)\n"
+     "  --token-file FILE       clients must send 'Authorization: Bearer TOKEN' (the\n"
+     "                          file's first line; mode 600); required off loopback\n"
+     "  --allow-origin ORIGIN   an Origin allowed besides http(s)://localhost and\n"
+     "                          127.0.0.1 / [::1] (DNS-rebinding protection); repeatable\n"
+     "  --max-body BYTES        largest POST body (default 4 MiB; larger: 413)\n"
+     "  --max-clients N         concurrent HTTP connections, one host each (default 64)\n"
+     "  --ready-fd FD           write the bound port and a newline to FD once listening\n"},
     {"demo", cmd_demo, "demo [--keep]",
      "Tell the whole story on a throw-away database (in $TMPDIR, else /tmp): the\n"
      "keyword classifier in C and Lua, evaluated, signed off and promoted; a spam\n"

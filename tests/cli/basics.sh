@@ -25,7 +25,7 @@ expect 0 "init creates the workspace" init
 [ -f "$SKILLHOST_DB" ] && ok "database file exists" || not_ok "database file exists"
 expect 0 "init is idempotent" init
 same "$(sql 'PRAGMA journal_mode')" "wal" "database is in WAL mode"
-same "$(sql 'PRAGMA user_version')" "3" "schema version is 3"
+same "$(sql 'PRAGMA user_version')" "4" "schema version is 4"
 
 expect 0 "init --json" --json init
 out_has '"ready": true' "init --json answers an object"
@@ -76,12 +76,26 @@ for f in "$top_srcdir"/core/cli/*.c "$top_srcdir"/core/cli/*.h; do
     for h in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]\([^>"]*\)[>"].*/\1/p' "$f"); do
         case "$h" in
         config.h | cli.h | skillhost/host.h | skillhost/plugin.h) ;;
+        # The MCP server is a front end over host.h too (checked below).
+        mcp/mcp.h) ;;
         *) if [ -e "$top_srcdir/core/$h" ] || [ -e "$top_srcdir/core/cli/$h" ] ||
             [ -e "$top_srcdir/core/include/$h" ]; then bad="$bad $(basename "$f"):$h"; fi ;;
         esac
     done
 done
 same "$bad" "" "core/cli includes only cli.h and <skillhost/host.h> of the project's headers"
+bad=""
+for f in "$top_srcdir"/core/mcp/*.c "$top_srcdir"/core/mcp/*.h; do
+    for h in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]\([^>"]*\)[>"].*/\1/p' "$f"); do
+        case "$h" in
+        config.h | mcp.h | skillhost/host.h | skillhost/plugin.h) ;;
+        *) if [ -e "$top_srcdir/core/$h" ] || [ -e "$top_srcdir/core/include/$h" ]; then
+            bad="$bad $(basename "$f"):$h"
+        fi ;;
+        esac
+    done
+done
+same "$bad" "" "core/mcp (the MCP server) includes only <skillhost/host.h> of the runtime's headers"
 objs=$(ls "$top_builddir"/core/cli/*.o 2>/dev/null)
 if command -v nm >/dev/null 2>&1 && [ -n "$objs" ] && ls "$top_builddir"/.libs/libskillhost_core.a >/dev/null 2>&1; then
     # shellcheck disable=SC2086 # one word per object

@@ -169,6 +169,47 @@ expect 2 "one skill NAME" evaluate spam other --cases "$KNOWN"
 expect 2 "unknown option" evaluate spam --cases "$KNOWN" --bogus
 expect 0 "--help" evaluate --help
 out_has "evaluate NAME" "usage shown"
+
+# --jobs N: the same report as one job (execution ids aside), malformed lines
+# and failed requests in line order.
+for f in "$KNOWN" "$MALFORMED"; do
+    skh --json evaluate spam --cases "$f"
+    one_status=$status
+    sed 's/"execution_id": *"[^"]*"//g' "$WORK/out" >"$WORK/one.json"
+    skh --json evaluate spam --cases "$f" --jobs 4
+    sed 's/"execution_id": *"[^"]*"//g' "$WORK/out" >"$WORK/four.json"
+    same "$status" "$one_status" "--jobs 4 on $(basename "$f"): the same exit status"
+    if cmp -s "$WORK/one.json" "$WORK/four.json"; then
+        ok "--jobs 4 on $(basename "$f"): the same report"
+    else
+        not_ok "--jobs 4 on $(basename "$f"): the same report" "$(diff "$WORK/one.json" "$WORK/four.json")"
+    fi
+done
+expect 2 "--jobs 0 is refused" evaluate spam --cases "$KNOWN" --jobs 0
+err_has "--jobs: '0' is not a number from 1 to 64" "and says why"
+expect 2 "--jobs x is refused" evaluate spam --cases "$KNOWN" --jobs x
+
+# Progress: on stderr, only on a terminal (SKILLHOST_PROGRESS=always stands in
+# for one here), never with -q.
+skh evaluate spam --cases "$KNOWN"
+if grep -q "cases (" "$WORK/err"; then not_ok "no progress when stderr is not a terminal"; else
+    ok "no progress when stderr is not a terminal"
+fi
+SKILLHOST_PROGRESS=always skh evaluate spam --cases "$KNOWN" --jobs 2
+err_has "evaluate spam: 10/10 cases (100%)" "progress: done/total on stderr"
+err_has "evaluate spam: 0/10 cases (0%)" "progress from the start"
+out_has "evaluated spam@v1" "the report still on stdout"
+SKILLHOST_PROGRESS=always skh -q evaluate spam --cases "$KNOWN"
+if grep -q "cases (" "$WORK/err"; then not_ok "-q: no progress"; else ok "-q: no progress"; fi
+if command -v script >/dev/null 2>&1; then
+    script -qec "$SKILLHOST evaluate spam --cases $KNOWN" /dev/null >"$WORK/tty" 2>&1
+    if grep -q "ETA\|cases (100%)" "$WORK/tty" && grep -q "evaluated spam@v1" "$WORK/tty"; then
+        ok "on a real terminal: a progress line, then the report"
+    else
+        not_ok "on a real terminal: a progress line, then the report" "$(cat -v "$WORK/tty" | head -5)"
+    fi
+fi
+
 same "$(sql "SELECT COUNT(*) FROM executions WHERE evaluation = 0")" 0 \
     "evaluation never recorded live traffic"
 

@@ -30,12 +30,12 @@ mkdir -p "$WORK/p" && chmod 755 "$WORK/p"
 cp "$PLUGINS/keyword_classifier.so" "$WORK/p/ww.so"
 chmod 666 "$WORK/p/ww.so"
 expect 3 "a world-writable plugin is refused" plugin check "$WORK/p/ww.so"
-same "$(cat "$WORK/out")" "$WORK/p/ww.so: refused: writable by others (mode 0666)" \
-    "the reason says writable, the file named once"
+same "$(cat "$WORK/out")" "$WORK/p/ww.so: refused: writable by others (mode 0666); fix: chmod o-w $WORK/p/ww.so, or, in a throw-away sandbox only, skillhost config set plugins.check_trust 0" \
+    "the reason says writable and names the fix, the file named once"
 # A relative name resolves to an absolute path inside; the line names the file as given, once.
 (cd "$WORK/p" && skh plugin check ./ww.so && echo "$status" >"$WORK/status")
-same "$(cat "$WORK/status"):$(cat "$WORK/out")" "3:./ww.so: refused: writable by others (mode 0666)" \
-    "./FILE: the reason, without the resolved path"
+same "$(cat "$WORK/status"):$(cat "$WORK/out")" "3:./ww.so: refused: writable by others (mode 0666); fix: chmod o-w $WORK/p/ww.so, or, in a throw-away sandbox only, skillhost config set plugins.check_trust 0" \
+    "./FILE: the reason, the fix on the resolved file"
 chmod 644 "$WORK/p/ww.so"
 chmod 777 "$WORK/p"
 expect 3 "a plugin in a world-writable folder is refused" plugin check "$WORK/p/ww.so"

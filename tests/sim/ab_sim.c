@@ -17,7 +17,7 @@
  * decision.  It reports; it does not judge: the exit status is 0 unless
  * something failed.
  *
- *   ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|margin|both]
+ *   ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|observed|margin|all]
  *          [--scenario aa|better|worse|all] [--jobs N] [--check-every N]
  *          [--policies DIR]
  *
@@ -57,27 +57,47 @@
 /* ---- what is simulated ------------------------------------------------------ */
 
 typedef struct scenario {
-    const char *name;  /* --scenario value */
+    const char *name;  /* --scenario value (a prefix selects a group: aa, better, ...) */
     const char *title; /* table label */
     double control, treatment;
+    double weight;              /* the treatment's share, percent */
+    long cap;                   /* trials after which a test is undecided (--cap overrides) */
     const char *promoted_means; /* what a promotion is in this scenario */
+    int at_least;               /* the target: promoted >= limit (1) or <= limit (0) */
+    double limit;               /* < 0: reported, no target */
 } scenario;
 
+/*
+ * Issue 15's table: A/A at three base rates and two splits (false promotion
+ * <= 2%), +10 points at 0.80 (>= 90% within 1,000) and at 0.50 (>= 80% within
+ * 2,000), +10 at a 10% split, a small +3 effect (reported: the test is powered
+ * for 10 points, so it should rarely act on 3), and -10 (<= 0.5%).
+ */
 static const scenario scenarios[] = {
-    {"aa", "A/A", 0.80, 0.80, "false promotion"},
-    {"better", "A/B better", 0.80, 0.90, "power"},
-    {"worse", "A/B worse", 0.80, 0.70, "harmful promotion"},
+    {"aa50", "A/A .50 50%", 0.50, 0.50, 50, 2000, "false promotion", 0, 0.02},
+    {"aa80", "A/A .80 50%", 0.80, 0.80, 50, 2000, "false promotion", 0, 0.02},
+    {"aa95", "A/A .95 50%", 0.95, 0.95, 50, 2000, "false promotion", 0, 0.02},
+    {"aa50w10", "A/A .50 10%", 0.50, 0.50, 10, 2000, "false promotion", 0, 0.02},
+    {"aa80w10", "A/A .80 10%", 0.80, 0.80, 10, 2000, "false promotion", 0, 0.02},
+    {"aa95w10", "A/A .95 10%", 0.95, 0.95, 10, 2000, "false promotion", 0, 0.02},
+    {"better80", "+10 .80 50%", 0.80, 0.90, 50, 1000, "power", 1, 0.90},
+    {"better50", "+10 .50 50%", 0.50, 0.60, 50, 2000, "power", 1, 0.80},
+    {"better80w10", "+10 .80 10%", 0.80, 0.90, 10, 2000, "power", 1, -1},
+    {"small80", "+3 .80 50%", 0.80, 0.83, 50, 2000, "small-effect promotion", 1, -1},
+    {"worse80", "-10 .80 50%", 0.80, 0.70, 50, 2000, "harmful promotion", 0, 0.005},
 };
 #define NSCEN (sizeof scenarios / sizeof *scenarios)
 
 typedef struct rule {
     const char *name;  /* --rule value */
     const char *title; /* table label */
+    const char *file;  /* the policy, relative to --policies; copied to a folder as ab.lua */
 } rule;
 
 static const rule rules[] = {
-    {"ab", "ab.lua"},
-    {"margin", "margin-only"},
+    {"ab", "ab.lua", "ab.lua"},
+    {"observed", "observed-margin", "examples/ab_observed_margin.lua"},
+    {"margin", "margin-only", "examples/ab_margin_only.lua"},
 };
 #define NRULE (sizeof rules / sizeof *rules)
 #define NCELL (NRULE * NSCEN)
@@ -93,15 +113,16 @@ typedef struct record {
 } record;
 
 typedef struct config {
-    long sims, cap;
+    long sims;
     long check_every; /* requests between two looks at the test's status */
     uint64_t seed;
     int jobs;
     int rule_on[NRULE];
     int scen_on[NSCEN];
-    char policies[PATH_MAX];  /* ab.lua's folder */
-    char margin_policies[96]; /* a folder whose ab.lua is the margin-only rule */
-    char work[64];            /* the throw-away folder everything goes in */
+    long cap;                      /* --cap, or 0: each scenario's own */
+    char policies[PATH_MAX];       /* ab.lua's folder */
+    char rule_policies[NRULE][96]; /* per rule, a folder whose ab.lua is that rule */
+    char work[64];                 /* the throw-away folder everything goes in */
 } config;
 
 /* ---- small helpers ------------------------------------------------------------- */
@@ -192,6 +213,11 @@ static int copy_file(const char *from, const char *to)
 
 /* ---- one test --------------------------------------------------------------------- */
 
+static long cap_of(const config *cfg, const scenario *sc)
+{
+    return cfg->cap > 0 ? cfg->cap : sc->cap;
+}
+
 /* The test's status, and the trials it counted, from skh_ab_status(). */
 static int read_status(skh_host *host, char *status, size_t len, long *trials)
 {
@@ -249,7 +275,7 @@ static int add_variant(skh_host *host, double p, const char *state, char **id)
 static int run_test(const config *cfg, const char *dir, unsigned cell, unsigned index, record *out)
 {
     const scenario *sc = &scenarios[cell % NSCEN];
-    const char *policies = cell / NSCEN == 0 ? cfg->policies : cfg->margin_policies;
+    const char *policies = cell / NSCEN == 0 ? cfg->policies : cfg->rule_policies[cell / NSCEN];
     char db[PATH_MAX + 8];
     snprintf(db, sizeof db, "%s/sim.db", dir);
     skh_host_options o = {
@@ -264,7 +290,8 @@ static int run_test(const config *cfg, const char *dir, unsigned cell, unsigned 
     if (add_variant(host, sc->control, "production", &control) ||
         add_variant(host, sc->treatment, "prototype", &treatment))
         goto done;
-    skh_ab_spec ab = {.struct_size = sizeof ab, .skill = SKILL, .treatment = treatment};
+    skh_ab_spec ab = {
+        .struct_size = sizeof ab, .skill = SKILL, .treatment = treatment, .weight = sc->weight};
     if (skh_ab_start(host, &ab, &test_id, &err) != SKH_OK) {
         fail(err.what, err.message);
         goto done;
@@ -277,8 +304,8 @@ static int run_test(const config *cfg, const char *dir, unsigned cell, unsigned 
     eo.timeout_ms = -1;
     uint64_t rng = test_seed(cfg->seed, cell, index);
     char status[32] = "running";
-    long trials = 0, requests = 0;
-    while (requests < cfg->cap && strcmp(status, "running") == 0) {
+    long trials = 0, requests = 0, cap = cap_of(cfg, sc);
+    while (requests < cap && strcmp(status, "running") == 0) {
         char key[17], input[48];
         snprintf(key, sizeof key, "%016" PRIx64, splitmix64(&rng));
         snprintf(input, sizeof input, "{\"u\": %.17g}", uniform(&rng));
@@ -296,7 +323,7 @@ static int run_test(const config *cfg, const char *dir, unsigned cell, unsigned 
             goto done;
         }
         requests++;
-        if (requests % cfg->check_every != 0 && requests < cfg->cap)
+        if (requests % cfg->check_every != 0 && requests < cap)
             continue;
         if (read_status(host, status, sizeof status, &trials))
             goto done;
@@ -519,8 +546,8 @@ static void print_cell(const config *cfg, unsigned cell, cell_result *c, double 
     const rule *ru = &rules[cell / NSCEN];
     const scenario *sc = &scenarios[cell % NSCEN];
     static const char *const names[] = {"promoted", "archived", "undecided"};
-    printf("%s, %s (control %.2f, treatment %.2f): %ld tests, cap %ld trials\n", ru->title,
-           sc->title, sc->control, sc->treatment, c->n, cfg->cap);
+    printf("%s, %s (control %.2f, treatment %.2f, %g%% treatment): %ld tests, cap %ld trials\n",
+           ru->title, sc->title, sc->control, sc->treatment, sc->weight, c->n, cap_of(cfg, sc));
     for (int o = 0; o < 3; o++) {
         char sh[48];
         fmt_share(sh, sizeof sh, share_of(c->count[o], c->n));
@@ -535,7 +562,7 @@ static void print_cell(const config *cfg, unsigned cell, cell_result *c, double 
 
 static void print_table(const config *cfg, cell_result *cells, const double *medians)
 {
-    printf("%-11s %-12s %5s  %-21s  %-21s  %-21s  %s\n", "scenario", "rule", "tests",
+    printf("%-12s %5s %-15s %5s  %-21s  %-21s  %-21s  %s\n", "scenario", "cap", "rule", "tests",
            "promoted [95% CI]", "archived [95% CI]", "undecided [95% CI]", "median trials");
     for (unsigned s = 0; s < NSCEN; s++)
         for (unsigned ru = 0; ru < NRULE; ru++) {
@@ -548,41 +575,56 @@ static void print_table(const config *cfg, cell_result *cells, const double *med
             fmt_share(b, sizeof b, share_of(c->count[OUT_ARCHIVED], c->n));
             fmt_share(u, sizeof u, share_of(c->count[OUT_UNDECIDED], c->n));
             fmt_median(m, sizeof m, medians[cell]);
-            printf("%-11s %-12s %5ld  %-21s  %-21s  %-21s  %s\n", scenarios[s].title,
-                   rules[ru].title, c->n, a, b, u, m);
+            printf("%-12s %5ld %-15s %5ld  %-21s  %-21s  %-21s  %s\n", scenarios[s].title,
+                   cap_of(cfg, &scenarios[s]), rules[ru].title, c->n, a, b, u, m);
         }
 }
 
-static void print_target(const config *cfg, cell_result *cells, unsigned s, const char *label,
-                         double limit, int at_least)
+/* The issue's targets, for ab.lua (rule 0), point estimate against the limit. */
+static int print_targets(const config *cfg, cell_result *cells)
 {
-    if (!cfg->rule_on[0] || !cfg->scen_on[s])
-        return;
-    cell_result *c = &cells[s]; /* rule 0 is ab.lua */
-    share sh = share_of(c->count[OUT_PROMOTED], c->n);
-    char buf[48];
-    fmt_share(buf, sizeof buf, sh);
-    int met = at_least ? sh.p >= limit : sh.p <= limit;
-    printf("  %-46s %s  %s\n", label, buf, met ? "met" : "NOT met");
+    int missed = 0;
+    printf("\ntargets for ab.lua (point estimate against the target):\n");
+    for (unsigned s = 0; s < NSCEN; s++) {
+        const scenario *sc = &scenarios[s];
+        if (!cfg->scen_on[s] || sc->limit < 0)
+            continue;
+        cell_result *c = &cells[s];
+        share sh = share_of(c->count[OUT_PROMOTED], c->n);
+        char buf[48], label[96];
+        fmt_share(buf, sizeof buf, sh);
+        snprintf(label, sizeof label, "%s: %s %s %g%% within %ld", sc->title, sc->promoted_means,
+                 sc->at_least ? ">=" : "<=", 100 * sc->limit, cap_of(cfg, sc));
+        int met = sc->at_least ? sh.p >= sc->limit : sh.p <= sc->limit;
+        missed += !met;
+        printf("  %-52s %s  %s\n", label, buf, met ? "met" : "NOT met");
+    }
+    return missed;
 }
 
 /* ---- options ----------------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|margin|both]\n"
-               "              [--scenario aa|better|worse|all] [--jobs N] [--check-every N]\n"
+    fprintf(f, "usage: ab_sim [--sims N] [--cap N] [--seed S] [--rule ab|observed|margin|all]\n"
+               "              [--scenario NAME|GROUP|all] [--jobs N] [--check-every N]\n"
                "              [--policies DIR]\n"
                "  --sims N      A/B tests per scenario and rule (default 200)\n"
-               "  --cap N       trials after which a test counts as undecided (default 2000)\n"
+               "  --cap N       trials after which a test counts as undecided (default: each\n"
+               "                scenario's own, 1000 or 2000)\n"
                "  --seed S      seed of the success draws and routing keys (default 1)\n"
-               "  --rule R      ab.lua, the margin-only example, or both (default both)\n"
-               "  --scenario S  A/A 0.80/0.80, better 0.80->0.90, worse 0.80->0.70 (default all)\n"
-               "  --jobs N      worker processes, each on its own databases (default 1)\n"
+               "  --rule R      ab.lua, examples/ab_observed_margin.lua (the previous default),\n"
+               "                examples/ab_margin_only.lua (the seeds'), or all (default ab)\n"
+               "  --scenario S  one of the scenarios below, a group (aa, better, small, worse:\n"
+               "                every scenario whose name starts so), or all (default all):\n");
+    for (unsigned s = 0; s < NSCEN; s++)
+        fprintf(f, "                  %-12s %s: control %.2f, treatment %.2f, %g%% treatment\n",
+                scenarios[s].name, scenarios[s].title, scenarios[s].control, scenarios[s].treatment,
+                scenarios[s].weight);
+    fprintf(f, "  --jobs N      worker processes, each on its own databases (default 1)\n"
                "  --check-every N  look at the test's status every N requests (default 10);\n"
                "                the policy itself decides after every trial regardless\n"
-               "  --policies D  folder with ab.lua and examples/ab_margin_only.lua\n"
-               "                (default $SKILLHOST_POLICIES)\n");
+               "  --policies D  folder with ab.lua and examples/ (default $SKILLHOST_POLICIES)\n");
 }
 
 static int parse_long(const char *opt, const char *v, long min, long max, long *out)
@@ -603,11 +645,11 @@ static int parse_args(int argc, char **argv, config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->sims = 200;
-    cfg->cap = 2000;
+    cfg->cap = 0;
     cfg->check_every = 10;
     cfg->seed = 1;
     cfg->jobs = 1;
-    const char *rule_arg = "both", *scen = "all", *pol = getenv("SKILLHOST_POLICIES");
+    const char *rule_arg = "ab", *scen = "all", *pol = getenv("SKILLHOST_POLICIES");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
@@ -644,16 +686,26 @@ static int parse_args(int argc, char **argv, config *cfg)
         }
         i++;
     }
+    int any_rule = 0, any_scen = 0;
     for (unsigned r = 0; r < NRULE; r++)
-        cfg->rule_on[r] = strcmp(rule_arg, "both") == 0 || strcmp(rule_arg, rules[r].name) == 0;
+        any_rule |= cfg->rule_on[r] = strcmp(rule_arg, "all") == 0 ||
+                                      strcmp(rule_arg, "both") == 0 ||
+                                      strcmp(rule_arg, rules[r].name) == 0;
+    /* A scenario's own name picks it alone; otherwise a prefix picks its group. */
+    int exact = 0;
     for (unsigned s = 0; s < NSCEN; s++)
-        cfg->scen_on[s] = strcmp(scen, "all") == 0 || strcmp(scen, scenarios[s].name) == 0;
-    if (!cfg->rule_on[0] && !cfg->rule_on[1]) {
-        fprintf(stderr, "ab_sim: --rule: expected ab, margin or both, got '%s'\n", rule_arg);
+        exact |= strcmp(scen, scenarios[s].name) == 0;
+    for (unsigned s = 0; s < NSCEN; s++)
+        any_scen |= cfg->scen_on[s] = strcmp(scen, "all") == 0 ||
+                                      (exact ? strcmp(scen, scenarios[s].name) == 0
+                                             : strncmp(scen, scenarios[s].name, strlen(scen)) == 0);
+    if (!any_rule) {
+        fprintf(stderr, "ab_sim: --rule: expected ab, observed, margin or all, got '%s'\n",
+                rule_arg);
         return -1;
     }
-    if (!cfg->scen_on[0] && !cfg->scen_on[1] && !cfg->scen_on[2]) {
-        fprintf(stderr, "ab_sim: --scenario: expected aa, better, worse or all, got '%s'\n", scen);
+    if (!any_scen) {
+        fprintf(stderr, "ab_sim: --scenario: no scenario is named '%s' (see --help)\n", scen);
         return -1;
     }
     if (!pol || !*pol) {
@@ -682,24 +734,32 @@ static int make_work(config *cfg)
     snprintf(cfg->work, sizeof cfg->work, "%s/skh-ab-sim-XXXXXX", base);
     if (!mkdtemp(cfg->work))
         return fail(cfg->work, strerror(errno));
-    if (!cfg->rule_on[1])
-        return 0;
-    char from[PATH_MAX + 32], to[PATH_MAX + 16];
-    snprintf(cfg->margin_policies, sizeof cfg->margin_policies, "%s/margin", cfg->work);
-    if (mkdir(cfg->margin_policies, 0700) != 0)
-        return fail(cfg->margin_policies, strerror(errno));
-    snprintf(from, sizeof from, "%s/examples/ab_margin_only.lua", cfg->policies);
-    snprintf(to, sizeof to, "%s/ab.lua", cfg->margin_policies);
-    return copy_file(from, to);
+    /* Rule 0 is the folder's own ab.lua; each other rule gets a folder of its own. */
+    for (unsigned r = 1; r < NRULE; r++) {
+        if (!cfg->rule_on[r])
+            continue;
+        char from[PATH_MAX + 64], to[PATH_MAX + 16];
+        snprintf(cfg->rule_policies[r], sizeof cfg->rule_policies[r], "%s/%s", cfg->work,
+                 rules[r].name);
+        if (mkdir(cfg->rule_policies[r], 0700) != 0)
+            return fail(cfg->rule_policies[r], strerror(errno));
+        snprintf(from, sizeof from, "%s/%s", cfg->policies, rules[r].file);
+        snprintf(to, sizeof to, "%s/ab.lua", cfg->rule_policies[r]);
+        if (copy_file(from, to) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static void remove_work(const config *cfg)
 {
     char to[PATH_MAX + 16];
-    if (cfg->margin_policies[0]) {
-        snprintf(to, sizeof to, "%s/ab.lua", cfg->margin_policies);
+    for (unsigned r = 1; r < NRULE; r++) {
+        if (!cfg->rule_policies[r][0])
+            continue;
+        snprintf(to, sizeof to, "%s/ab.lua", cfg->rule_policies[r]);
         unlink(to);
-        rmdir(cfg->margin_policies);
+        rmdir(cfg->rule_policies[r]);
     }
     if (rmdir(cfg->work) != 0)
         fail(cfg->work, strerror(errno));
@@ -723,11 +783,9 @@ int main(int argc, char **argv)
         }
 
     int rc = make_work(&cfg);
-    printf("A/B decision quality: %ld tests per scenario and rule, cap %ld trials, seed %" PRIu64
-           ", %d job%s\n",
-           cfg.sims, cfg.cap, cfg.seed, cfg.jobs, cfg.jobs > 1 ? "s" : "");
-    printf("policies: %s%s\nwork folder: %s\n\n", cfg.policies,
-           cfg.rule_on[1] ? " (margin-only: examples/ab_margin_only.lua)" : "", cfg.work);
+    printf("A/B decision quality: %ld tests per scenario and rule, seed %" PRIu64 ", %d job%s\n",
+           cfg.sims, cfg.seed, cfg.jobs, cfg.jobs > 1 ? "s" : "");
+    printf("policies: %s\nwork folder: %s\n\n", cfg.policies, cfg.work);
     fflush(stdout);
     double t0 = now();
     if (rc == 0)
@@ -745,14 +803,8 @@ int main(int argc, char **argv)
             print_cell(&cfg, cell, &cells[cell], medians);
         }
         print_table(&cfg, cells, medians);
-        if (cfg.rule_on[0]) {
-            printf("\ntargets for ab.lua (point estimate against the target):\n");
-            print_target(&cfg, cells, 0, "A/A false promotion <= 5%", 0.05, 0);
-            char label[64];
-            snprintf(label, sizeof label, "better (0.80->0.90) promoted >= 80%% in %ld", cfg.cap);
-            print_target(&cfg, cells, 1, label, 0.80, 1);
-            print_target(&cfg, cells, 2, "worse (0.80->0.70) promoted <= 1%", 0.01, 0);
-        }
+        if (cfg.rule_on[0])
+            print_targets(&cfg, cells);
         printf("\n%lld trials (requests executed, scored, recorded and decided on) in %.1f s"
                " (%.0f per second)\n",
                total, elapsed, elapsed > 0 ? (double)total / elapsed : 0.0);

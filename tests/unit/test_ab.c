@@ -670,10 +670,19 @@ static void test_ab_lua_decisions(void **state)
     assert_true(json_number_value(json_object_get(json_object_get(a, "statistic"), "p")) > 0.05);
     json_decref(a);
 
-    /* Significant, but under the margin. */
+    /*
+     * Significant with an observed difference under the margin: the margin is
+     * the effect the test is powered for, not a bar the observed difference
+     * must clear, so a sure +5 points wins, and the answer carries the
+     * always-valid interval, which leaves out 0.
+     */
     a = ask(f, "ab", facts(5000, 4000, 5000, 4250, 1));
-    assert_string_equal(winner(a), "none");
-    assert_non_null(strstr(json_string_value(json_object_get(a, "reason")), "margin"));
+    assert_string_equal(winner(a), "treatment");
+    json_t *iv = json_object_get(json_object_get(a, "statistic"), "interval");
+    assert_int_equal(json_array_size(iv), 2);
+    assert_true(json_number_value(json_array_get(iv, 0)) > 0.0);
+    assert_true(json_number_value(json_array_get(iv, 1)) > 0.05);
+    assert_non_null(strstr(json_string_value(json_object_get(a, "reason")), "interval"));
     json_decref(a);
 
     /* A clear win promotes; the answer carries the look's p and the thresholds. */
@@ -723,6 +732,14 @@ static void test_ab_lua_decisions(void **state)
     fx = facts(20, 15, 20, 18, 1);
     assert_int_equal(policy_decide(ex, "ab_margin_only", "decide", fx, &a, NULL, &err), SKH_OK);
     assert_string_equal(winner(a), "treatment");
+    json_decref(a);
+    json_decref(fx);
+    /* The previous default, shipped for comparison, holds a sure win under the margin. */
+    a = NULL;
+    fx = facts(5000, 4000, 5000, 4250, 1);
+    assert_int_equal(policy_decide(ex, "ab_observed_margin", "decide", fx, &a, NULL, &err), SKH_OK);
+    assert_string_equal(winner(a), "none");
+    assert_non_null(strstr(json_string_value(json_object_get(a, "reason")), "margin"));
     json_decref(a);
     json_decref(fx);
     policy_set_close(ex);
@@ -826,7 +843,133 @@ static void test_after_trial_promotes(void **state)
     free(stat);
     /* Decided: a later look changes nothing. */
     assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
-    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions", NULL), 1);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'ab'", NULL), 1);
+    skh_free(id);
+}
+
+/*
+ * Requests of both arms with known durations, as the recording path writes
+ * them: n per arm, the control taking base_ms + i % 7, the treatment
+ * slow_ms + i % 7, each a request of one attempt, after the test began.
+ */
+static void add_requests(const fixture *f, long n, double base_ms, double slow_ms)
+{
+    for (long i = 0; i < 2 * n; i++) {
+        const char *variant = i % 2 ? "st@v2" : "st@v1";
+        double ms = (i % 2 ? slow_ms : base_ms) + (double)(i % 7);
+        char sql[1024];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO executions (execution_id, request_id, skill_id, variant_id, attempt,"
+                 " timestamp, input) VALUES ('x%06ld', 'r%06ld', 'st', '%s', 1,"
+                 " strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now', '+1 second'), '{}');"
+                 "INSERT INTO performance_metrics (execution_id, skill_id, variant_id,"
+                 " execution_time_ms, duration_ms, exception, timestamp) VALUES ('x%06ld', 'st',"
+                 " '%s', %ld, %f, 0, strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
+                 i, i, variant, i, variant, (long)ms, ms);
+        sql_exec(f->db, sql);
+    }
+}
+
+/*
+ * Issue 15, item 2: a more accurate treatment that is much slower is held;
+ * the look is a rank test at a planned size, kept as a 'latency' decision,
+ * and the verdict's record carries it.
+ */
+static void test_latency_holds_a_slow_winner(void **state)
+{
+    fixture *f = *state;
+    two_variants(f);
+    char *id = start(f, "st", "st@v2", 50, 0);
+    skh_error err;
+    add_requests(f, 60, 10.0, 80.0);
+    set_counts(f, id, 60, 40, 60, 58);
+    assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
+    assert_text(f, "SELECT status FROM ab_test_assignments WHERE test_id = ?1", id, "running");
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'latency'", NULL), 1);
+    assert_text(f, "SELECT verdict FROM decisions WHERE kind = 'latency'", NULL, "slower");
+    assert_text(f, "SELECT json_extract(observed, '$.look') FROM decisions WHERE kind = 'latency'",
+                NULL, "1");
+    assert_text(f,
+                "SELECT json_extract(observed, '$.control.n') || ' ' ||"
+                " json_extract(observed, '$.treatment.n') FROM decisions WHERE kind = 'latency'",
+                NULL, "60 60");
+
+    /* The policy saw it: ab status shows the held verdict and the comparison. */
+    char *text = NULL;
+    assert_int_equal(skh_ab_status(f->host, "st", &text, &err), SKH_OK);
+    json_t *j = json_loads(text, 0, NULL);
+    skh_free(text);
+    const char *why =
+        json_string_value(json_object_get(json_object_get(j, "policy_now"), "reason"));
+    assert_non_null(why);
+    assert_non_null(strstr(why, "held by latency"));
+    json_t *lat = json_object_get(j, "latency");
+    assert_true(json_number_value(json_object_get(json_object_get(lat, "treatment"), "median_ms")) >
+                80.0);
+    assert_true(json_number_value(
+                    json_object_get(json_object_get(lat, "mann_whitney"), "p_slower")) < 0.025);
+    json_decref(j);
+
+    /* The same look is not run again between planned sizes. */
+    set_counts(f, id, 90, 60, 90, 87);
+    assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
+    assert_int_equal(q_int(f, "SELECT COUNT(*) FROM decisions WHERE kind = 'latency'", NULL), 1);
+    assert_text(f, "SELECT status FROM ab_test_assignments WHERE test_id = ?1", id, "running");
+    skh_free(id);
+}
+
+/* Slower, but under the 20 ms floor or the 1.5x ratio: the win stands and the record keeps the
+ * look. */
+static void test_latency_small_slowdown_wins(void **state)
+{
+    fixture *f = *state;
+    two_variants(f);
+    char *id = start(f, "st", "st@v2", 50, 0);
+    skh_error err;
+    add_requests(f, 60, 2.0, 12.0); /* 6x slower, but only 10 ms */
+    set_counts(f, id, 60, 40, 60, 58);
+    assert_int_equal(ab_after_trial(f->host, id, &err), SKH_OK);
+    assert_text(f, "SELECT verdict FROM decisions WHERE kind = 'latency'", NULL, "slower");
+    assert_text(f, "SELECT status FROM ab_test_assignments WHERE test_id = ?1", id, "promoted");
+    assert_text(f,
+                "SELECT json_extract(observed, '$.facts.latency.look') FROM decisions"
+                " WHERE kind = 'ab'",
+                NULL, "1");
+    skh_free(id);
+}
+
+/* Issue 15, item 5: what the test has cost, with its range. */
+static void test_status_regret(void **state)
+{
+    fixture *f = *state;
+    two_variants(f);
+    char *id = start(f, "st", "st@v2", 50, 0);
+    skh_error err;
+    set_counts(f, id, 400, 320, 400, 360); /* 0.80 vs 0.90 */
+    char *text = NULL;
+    assert_int_equal(skh_ab_status(f->host, "st", &text, &err), SKH_OK);
+    json_t *j = json_loads(text, 0, NULL);
+    skh_free(text);
+    json_t *r = json_object_get(j, "regret");
+    assert_string_equal(json_string_value(json_object_get(r, "better_arm")), "treatment");
+    /* 400 control requests at 0.10 less: 40 successes lost. */
+    assert_true(fabs(json_number_value(json_object_get(r, "lost_successes")) - 40.0) < 1e-9);
+    json_t *iv = json_object_get(r, "interval");
+    assert_true(json_number_value(json_array_get(iv, 0)) > 0.0);
+    assert_true(json_number_value(json_array_get(iv, 0)) < 40.0);
+    assert_true(json_number_value(json_array_get(iv, 1)) > 40.0);
+    json_decref(j);
+
+    /* Too close to call: the low end is 0. */
+    set_counts(f, id, 40, 32, 40, 33);
+    assert_int_equal(skh_ab_status(f->host, "st", &text, &err), SKH_OK);
+    j = json_loads(text, 0, NULL);
+    skh_free(text);
+    r = json_object_get(j, "regret");
+    assert_string_equal(json_string_value(json_object_get(r, "better_arm")), "unclear");
+    assert_true(json_number_value(json_array_get(json_object_get(r, "interval"), 0)) == 0.0);
+    assert_true(json_number_value(json_array_get(json_object_get(r, "interval"), 1)) > 1.0);
+    json_decref(j);
     skh_free(id);
 }
 
@@ -1191,6 +1334,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ab_lua_decisions, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_rollout_lua_decisions, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_after_trial_promotes, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_latency_holds_a_slow_winner, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_latency_small_slowdown_wins, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_status_regret, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_after_trial_rollout_steps, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_after_trial_policy_errors, setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_status_json, setup, fixture_teardown),

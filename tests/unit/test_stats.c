@@ -404,6 +404,91 @@ static void test_msprt_reference(void **state)
     }
 }
 
+/*
+ * The interval: reference values from 50-digit decimals (the inverted
+ * mixture ratio, stats_vectors.py's method), and it leaves out 0 exactly
+ * when the test has decided.
+ */
+static void test_msprt_interval(void **state)
+{
+    (void)state;
+    static const struct {
+        long s_c, n_c, s_t, n_t;
+        double tau, alpha, lo, hi;
+    } cs[] = {
+        {80, 100, 90, 100, 0.1, 0.05, -0.055801765728803, 0.255801765728803},
+        {800, 1000, 900, 1000, 0.1, 0.05, 0.049672667151423, 0.150327332848577},
+        {400, 1000, 460, 1000, 0.1, 0.05, -0.008236872881060, 0.128236872881060},
+        {50, 200, 7, 20, 0.05, 0.01, -0.620856462182322, 0.820856462182322},
+    };
+    stats_seq q;
+    for (size_t i = 0; i < N_OF(cs); i++) {
+        assert_int_equal(
+            stats_msprt(cs[i].s_c, cs[i].n_c, cs[i].s_t, cs[i].n_t, cs[i].tau, cs[i].alpha, &q),
+            SKH_OK);
+        assert_near(q.ci_lo, cs[i].lo, 1e-12, i);
+        assert_near(q.ci_hi, cs[i].hi, 1e-12, i);
+    }
+    for (size_t i = 0; i < N_OF(msprt_vectors); i++) {
+        stats_msprt(msprt_vectors[i].s_c, msprt_vectors[i].n_c, msprt_vectors[i].s_t,
+                    msprt_vectors[i].n_t, msprt_vectors[i].tau, msprt_vectors[i].alpha, &q);
+        assert_true(q.ci_lo <= q.ci_hi);
+        assert_int_equal(q.ci_lo > 0.0 || q.ci_hi < 0.0, q.verdict != 0);
+    }
+    /* No variance yet: the whole range. */
+    stats_msprt(10, 10, 4, 4, 0.1, 0.05, &q);
+    assert_true(q.ci_lo == -1.0 && q.ci_hi == 1.0);
+}
+
+/*
+ * Mann-Whitney: the first case is scipy's documented example
+ * (mannwhitneyu(x, y, method="asymptotic") gives U = 17, two-sided p =
+ * 0.11134688653314041); the others were computed by counting pairs with
+ * exact fractions (stats_vectors.py's way), ties included.
+ */
+static void test_mann_whitney(void **state)
+{
+    (void)state;
+    static const double c1[] = {20, 11, 17, 12}, t1[] = {19, 22, 16, 29, 24};
+    static const double c2[] = {1, 2, 2, 3, 3, 3, 4}, t2[] = {2, 3, 3, 4, 4, 5, 5, 6};
+    static const double c3[] = {10.5, 12.0, 11.2, 10.9, 13.1, 12.2, 11.8, 10.1, 12.5, 11.1};
+    static const double t3[] = {30.2, 28.1, 35.0, 29.9, 31.4, 12.0, 33.3, 27.7, 30.0, 29.5};
+    stats_rank r;
+    assert_int_equal(stats_mann_whitney(c1, 4, t1, 5, &r), SKH_OK);
+    assert_near(r.u, 17.0, 0, 0);
+    assert_near(2.0 * r.p_larger, 0.11134688653314041, 1e-12, 0);
+    assert_near(r.z, 1.7146428199482247, 1e-12, 0);
+    assert_near(r.p_smaller, 0.9669037101389033, 1e-12, 0);
+    assert_int_equal(stats_mann_whitney(c2, 7, t2, 8, &r), SKH_OK);
+    assert_near(r.u, 45.0, 0, 1);
+    assert_near(r.z, 2.0203764263014956, 1e-12, 1);
+    assert_near(r.p_larger, 0.024942218489962975, 1e-12, 1);
+    assert_int_equal(stats_mann_whitney(c3, 10, t3, 10, &r), SKH_OK);
+    assert_near(r.u, 96.5, 0, 2);
+    assert_near(r.p_larger, 0.00025203790867089904, 1e-12, 2);
+    assert_near(r.p_smaller, 0.9998104363864941, 1e-12, 2);
+    /* Swapping the samples mirrors the answer. */
+    stats_rank m;
+    assert_int_equal(stats_mann_whitney(t3, 10, c3, 10, &m), SKH_OK);
+    assert_near(m.u, 100 - 96.5, 0, 3);
+    assert_near(m.p_smaller, r.p_larger, 1e-15, 3);
+    /* No evidence: an empty arm, everything tied.  Bad values are refused. */
+    assert_int_equal(stats_mann_whitney(c1, 4, NULL, 0, &r), SKH_OK);
+    assert_true(r.z == 0.0 && r.p_larger == 1.0 && r.p_smaller == 1.0);
+    static const double same[] = {5, 5, 5};
+    assert_int_equal(stats_mann_whitney(same, 3, same, 3, &r), SKH_OK);
+    assert_true(r.z == 0.0 && r.p_larger == 1.0);
+    static const double bad[] = {1, NAN};
+    assert_int_equal(stats_mann_whitney(c1, 4, bad, 2, &r), SKH_EINVAL);
+    assert_int_equal(stats_mann_whitney(c1, 4, t1, 5, NULL), SKH_EINVAL);
+
+    double q[] = {9, 1, 5, 3, 7};
+    assert_near(stats_quantile(q, 5, 0.5), 5.0, 0, 4);
+    assert_near(stats_quantile(q, 5, 0.95), 8.6, 1e-12, 4);
+    assert_near(stats_quantile(q, 5, 0.0), 1.0, 0, 4);
+    assert_true(isnan(stats_quantile(q, 0, 0.5)));
+}
+
 static void test_msprt_symmetry_degenerate_invalid(void **state)
 {
     (void)state;
@@ -704,6 +789,8 @@ int main(void)
         cmocka_unit_test(test_prob_beats_symmetry_and_invalid),
         cmocka_unit_test(test_prob_beats_switch),
         cmocka_unit_test(test_msprt_reference),
+        cmocka_unit_test(test_msprt_interval),
+        cmocka_unit_test(test_mann_whitney),
         cmocka_unit_test(test_msprt_symmetry_degenerate_invalid),
         cmocka_unit_test(test_msprt_aa_false_positive_rate),
         cmocka_unit_test(test_msprt_finds_real_effects),

@@ -184,7 +184,7 @@ static void t_schema_created(void **state)
     };
     sqlite3 *db = raw_open(fx->path);
     assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
-    assert_int_equal(STORE_SCHEMA_VERSION, 3);
+    assert_int_equal(STORE_SCHEMA_VERSION, 4);
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[1024];
         sqlite3_stmt *s = NULL;
@@ -365,7 +365,8 @@ static void t_migrates_from_v1(void **state)
     store_close(fx->st);
     fx->st = NULL;
     sqlite3 *db = raw_open(fx->path);
-    raw_exec(db, "ALTER TABLE executions DROP COLUMN skipped; DROP TABLE requests;"
+    raw_exec(db, "ALTER TABLE executions DROP COLUMN skipped; DROP TABLE client_sessions;"
+                 " DROP TABLE requests;"
                  " PRAGMA user_version = 1");
     sqlite3_close(db);
 

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,13 +104,42 @@ static void test_sha256_file(void **state)
 
 /* ---- trust_check ------------------------------------------------------------ */
 
-static void expect_refused(const char *path, const char *message)
+/*
+ * The refusal starts with the reason (message) and, for a loose mode or a
+ * foreign owner, goes on with the fix: "; fix: FIX, or ... check_trust 0".
+ */
+static void expect_refused_fix(const char *path, const char *message, const char *fix)
 {
     skh_error err = {0};
     assert_int_equal(trust_check(path, &err), SKH_EPLUGIN);
     assert_int_equal(err.code, SKH_EPLUGIN);
     assert_string_equal(err.what, path);
-    assert_string_equal(err.message, message);
+    if (strncmp(err.message, message, strlen(message)) != 0)
+        fail_msg("\"%s\" does not start with \"%s\"", err.message, message);
+    if (fix) {
+        char want[PATH_MAX + 256];
+        snprintf(want, sizeof want,
+                 "; fix: %s, or, in a throw-away sandbox only, skillhost config set "
+                 "plugins.check_trust 0",
+                 fix);
+        assert_string_equal(err.message + strlen(message), want);
+    } else {
+        assert_string_equal(err.message, message);
+    }
+
+    /* The same rules on an open file. */
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        skh_error ferr = {0};
+        assert_int_equal(trust_check_fd(path, fd, 1, &ferr), SKH_EPLUGIN);
+        assert_string_equal(ferr.message, err.message);
+        close(fd);
+    }
+}
+
+static void expect_refused(const char *path, const char *message)
+{
+    expect_refused_fix(path, message, NULL);
 }
 
 static void expect_trusted(const char *path)
@@ -124,12 +154,57 @@ static void test_trust_file_mode(void **state)
     tmp t;
     tmp_make(&t, "x", 1);
     expect_trusted(t.file);
+    char fix[PATH_MAX + 32];
     assert_int_equal(chmod(t.file, 0666), 0);
-    expect_refused(t.file, "refused: writable by others (mode 0666)");
+    snprintf(fix, sizeof fix, "chmod o-w %s", t.file);
+    expect_refused_fix(t.file, "refused: writable by others (mode 0666)", fix);
+    /* Group-writable is fine when the group is the owner's private group (a normal checkout). */
     assert_int_equal(chmod(t.file, 0664), 0);
-    expect_refused(t.file, "refused: writable by group (mode 0664)");
+    struct stat st;
+    assert_int_equal(stat(t.file, &st), 0);
+    snprintf(fix, sizeof fix, "chmod g-w %s", t.file);
+    if (trust_group_is_private(st.st_gid, st.st_uid))
+        expect_trusted(t.file);
     assert_int_equal(chmod(t.file, 0755), 0);
     expect_trusted(t.file);
+    tmp_remove(&t);
+}
+
+/* A group that is not the owner's private group: refused, with the chmod that fixes it. */
+static void test_trust_shared_group(void **state)
+{
+    if (geteuid() != 0)
+        skip(); /* only root can hand a file to any group */
+    tmp t;
+    tmp_make(&t, "x", 1);
+    assert_int_equal(trust_group_is_private(12345, 0), 0); /* no such group */
+    assert_int_equal(chown(t.file, 0, 12345), 0);
+    assert_int_equal(chmod(t.file, 0664), 0);
+    char fix[PATH_MAX + 32];
+    snprintf(fix, sizeof fix, "chmod g-w %s", t.file);
+    expect_refused_fix(
+        t.file,
+        "refused: writable by group 12345, which is not the owner's private group (mode 0664)",
+        fix);
+    assert_int_equal(chmod(t.file, 0644), 0);
+    expect_trusted(t.file);
+
+    assert_int_equal(chown(t.dir, 0, 12345), 0);
+    assert_int_equal(chmod(t.dir, 0775), 0);
+    char msg[PATH_MAX + 128];
+    snprintf(msg, sizeof msg,
+             "refused: folder %s is writable by group 12345, which is not the owner's private "
+             "group (mode 0775)",
+             t.dir);
+    snprintf(fix, sizeof fix, "chmod g-w %s", t.dir);
+    expect_refused_fix(t.file, msg, fix);
+
+    /* The owner's private group (root's, here, when root holds it alone) is accepted. */
+    assert_int_equal(chown(t.dir, 0, 0), 0);
+    assert_int_equal(chown(t.file, 0, 0), 0);
+    assert_int_equal(chmod(t.file, 0664), 0);
+    if (trust_group_is_private(0, 0))
+        expect_trusted(t.file);
     tmp_remove(&t);
 }
 
@@ -139,12 +214,11 @@ static void test_trust_folder_mode(void **state)
     tmp_make(&t, "x", 1);
     char msg[PATH_MAX + 128];
 
+    char fix[PATH_MAX + 32];
     assert_int_equal(chmod(t.dir, 0777), 0);
     snprintf(msg, sizeof msg, "refused: folder %s is writable by others (mode 0777)", t.dir);
-    expect_refused(t.file, msg);
-    assert_int_equal(chmod(t.dir, 0775), 0);
-    snprintf(msg, sizeof msg, "refused: folder %s is writable by group (mode 0775)", t.dir);
-    expect_refused(t.file, msg);
+    snprintf(fix, sizeof fix, "chmod o-w %s", t.dir);
+    expect_refused_fix(t.file, msg, fix);
 
     /* Sticky (like /tmp): others cannot replace our file there. */
     assert_int_equal(chmod(t.dir, 01777), 0);
@@ -152,7 +226,8 @@ static void test_trust_folder_mode(void **state)
 
     /* A file writable by others is refused even in a sticky folder. */
     assert_int_equal(chmod(t.file, 0666), 0);
-    expect_refused(t.file, "refused: writable by others (mode 0666)");
+    snprintf(fix, sizeof fix, "chmod o-w %s", t.file);
+    expect_refused_fix(t.file, "refused: writable by others (mode 0666)", fix);
     tmp_remove(&t);
 }
 
@@ -168,7 +243,9 @@ static void test_trust_symlink_resolved(void **state)
     assert_int_equal(symlink(bad.file, link), 0);
     char msg[PATH_MAX + 128];
     snprintf(msg, sizeof msg, "refused: folder %s is writable by others (mode 0777)", bad.dir);
-    expect_refused(link, msg);
+    char fix[PATH_MAX + 32];
+    snprintf(fix, sizeof fix, "chmod o-w %s", bad.dir);
+    expect_refused_fix(link, msg, fix);
     unlink(link);
     tmp_remove(&bad);
     tmp_remove(&good);
@@ -184,7 +261,7 @@ static void test_trust_not_regular(void **state)
     char missing[PATH_MAX + 16];
     snprintf(missing, sizeof missing, "%s/missing.so", t.dir);
     assert_int_equal(trust_check(missing, &err), SKH_EPLUGIN);
-    assert_string_equal(err.message, "cannot resolve: No such file or directory");
+    assert_string_equal(err.message, "cannot stat: No such file or directory");
     tmp_remove(&t);
 }
 
@@ -196,13 +273,16 @@ static void test_trust_owner(void **state)
     tmp_make(&t, "x", 1);
     char msg[PATH_MAX + 128];
     assert_int_equal(chown(t.file, 12345, 12345), 0);
-    expect_refused(t.file, "refused: owned by uid 12345 (expected 0 or 0)");
+    char fix[PATH_MAX + 32];
+    snprintf(fix, sizeof fix, "chown 0 %s", t.file);
+    expect_refused_fix(t.file, "refused: owned by uid 12345 (expected 0 or 0)", fix);
     assert_int_equal(chown(t.file, 0, 0), 0);
 
     /* The folder's owner could rename another file over ours. */
     assert_int_equal(chown(t.dir, 12345, 12345), 0);
     snprintf(msg, sizeof msg, "refused: folder %s is owned by uid 12345 (expected 0 or 0)", t.dir);
-    expect_refused(t.file, msg);
+    snprintf(fix, sizeof fix, "chown 0 %s", t.dir);
+    expect_refused_fix(t.file, msg, fix);
     assert_int_equal(chown(t.dir, 0, 0), 0);
     expect_trusted(t.file);
     tmp_remove(&t);
@@ -211,13 +291,10 @@ static void test_trust_owner(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors),
-        cmocka_unit_test(test_sha256_file),
-        cmocka_unit_test(test_trust_file_mode),
-        cmocka_unit_test(test_trust_folder_mode),
-        cmocka_unit_test(test_trust_symlink_resolved),
-        cmocka_unit_test(test_trust_not_regular),
-        cmocka_unit_test(test_trust_owner),
+        cmocka_unit_test(test_sha256_vectors),     cmocka_unit_test(test_sha256_file),
+        cmocka_unit_test(test_trust_file_mode),    cmocka_unit_test(test_trust_folder_mode),
+        cmocka_unit_test(test_trust_shared_group), cmocka_unit_test(test_trust_symlink_resolved),
+        cmocka_unit_test(test_trust_not_regular),  cmocka_unit_test(test_trust_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

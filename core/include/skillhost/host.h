@@ -118,8 +118,31 @@ int skh_skill_set_positive_class(skh_host *host, const char *skill, const char *
 int skh_skill_list(skh_host *host, char **json, skh_error *err);
 /* JSON object: the skill, each variant, execution counts. */
 int skh_skill_show(skh_host *host, const char *skill, char **json, skh_error *err);
+/*
+ * Every skill with a serving variant, as the MCP server lists its tools:
+ * a JSON array of {"name", "description", "variant", "input_schema",
+ * "output_schema"} (schemas as the serving variant's plugin declares them,
+ * or null), sorted by name.  The serving plugins are loaded (and kept warm)
+ * to read their schemas; a skill whose plugin cannot be loaded is listed
+ * with "error" set instead of schemas.
+ */
+int skh_skill_tools(skh_host *host, char **json, skh_error *err);
 
 /* ---- execution ---------------------------------------------------------- */
+
+/*
+ * What a running request reports as it goes (skh_exec_options.on_event):
+ * an attempt starting, a breadcrumb, a plugin's log line.  The MCP server
+ * turns them into progress and logging notifications.  text is borrowed
+ * for the call only.
+ */
+enum { SKH_EVENT_ATTEMPT = 1, SKH_EVENT_STEP = 2, SKH_EVENT_LOG = 3 };
+typedef struct skh_event {
+    int kind;         /* SKH_EVENT_* */
+    unsigned attempt; /* 1-based */
+    int level;        /* SKH_LOG_* for SKH_EVENT_LOG, else 0 */
+    const char *text; /* the variant (ATTEMPT), the step's name, or the log line */
+} skh_event;
 
 typedef struct skh_exec_options {
     uint32_t struct_size; /* sizeof(skh_exec_options) */
@@ -136,6 +159,15 @@ typedef struct skh_exec_options {
     double timeout_ms;    /* request deadline; 0: request.timeout_ms; < 0: none */
     const char *expected; /* benchmark label recorded with the outcome (evaluate); NULL: none */
     int critical;         /* a benchmark case whose false negative is critical */
+    /* Appended; read only when struct_size covers them. */
+    void (*on_event)(void *ud, const skh_event *ev); /* NULL: no events */
+    void *event_ud;
+    /*
+     * Cancellation: when *cancel turns non-zero (set from any thread), no
+     * further attempt or backoff wait starts; the attempt under way ends as
+     * it would, and is recorded.  NULL: not cancellable.
+     */
+    const volatile int *cancel;
 } skh_exec_options;
 
 #define SKH_EXEC_OPTIONS_INIT                                                                      \
@@ -165,6 +197,16 @@ const char *skh_result_error_message(const skh_result *r);
 /* The whole result as the JSON object `skillhost run --json` prints. */
 int skh_result_json(const skh_result *r, char **json);
 void skh_result_free(skh_result *r);
+
+/*
+ * Name the client behind a session_id (table client_sessions): the MCP
+ * server records each session's transport ("stdio", "http"), the client's
+ * name and version from initialize, and the protocol revision agreed.  A
+ * session recorded again keeps its first row.  NULL members are stored NULL.
+ */
+int skh_session_record(skh_host *host, const char *session_id, const char *transport,
+                       const char *client_name, const char *client_version,
+                       const char *protocol_version, skh_error *err);
 
 /* ---- plugins ------------------------------------------------------------ */
 
@@ -240,6 +282,26 @@ int skh_evolve_report(skh_host *host, const char *skill, const skh_evolve_option
  */
 int skh_evaluate(skh_host *host, const char *skill, const char *variant, const char *cases_path,
                  char **json, skh_error *err);
+
+/* skh_evaluate with more choices; NULL options: skh_evaluate's. */
+typedef struct skh_evaluate_options {
+    uint32_t struct_size; /* sizeof(skh_evaluate_options) */
+    const char *variant;  /* "skill@vN"; NULL: the serving variant */
+    /*
+     * Cases run side by side, each worker on a host of its own opened on the
+     * same database (0 or 1: one at a time on host).  The report is the same
+     * for any number: cases are reported in file order.
+     */
+    unsigned jobs;
+    /*
+     * Called with 0 before the first case and after each case that ran, from
+     * the worker that ran it (one call at a time): done of total cases.
+     */
+    void (*progress)(void *arg, size_t done, size_t total);
+    void *progress_arg;
+} skh_evaluate_options;
+int skh_evaluate_with(skh_host *host, const char *skill, const char *cases_path,
+                      const skh_evaluate_options *opts, char **json, skh_error *err);
 
 typedef struct skh_approval {
     uint32_t struct_size; /* sizeof(skh_approval) */

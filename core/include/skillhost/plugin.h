@@ -91,6 +91,15 @@ typedef struct skh_plugin {
     skh_callback score;   /* kind scorer */
     skh_callback decide;  /* kind policy */
     skh_callback evolve;  /* kind evolver */
+
+    /*
+     * Appended after ABI v1's first release (read only when struct_size
+     * covers them).  Skills: the JSON Schema (JSON text, an object) of the
+     * input the skill takes and of the output it answers; NULL for none.
+     * The MCP server lists them as a tool's inputSchema and outputSchema.
+     */
+    const char *input_schema;
+    const char *output_schema;
 } skh_plugin;
 
 /*
