@@ -36,6 +36,11 @@ SKH_EXPORT int skh_text_check(const char *what, const char *s, size_t n, skh_err
     return text_check(what ? what : "text", s, n, err);
 }
 
+SKH_EXPORT int skh_number_parse(const char *text, int integer, double *out)
+{
+    return text_number(text, integer, out) == 0 ? SKH_OK : SKH_EINVAL;
+}
+
 SKH_EXPORT int skh_workspace_check(const char *db_path, skh_error *err)
 {
     error_clear(err);

@@ -1,6 +1,8 @@
 /* UTF-8 checks at the boundaries; see text.h. */
 #include "config.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +71,42 @@ int text_check(const char *what, const char *s, size_t n, skh_error *err)
         return error_set(err, SKH_EINVAL, what, "a NUL byte at byte %zu; text cannot hold one",
                          (size_t)(nul - s));
     return SKH_OK;
+}
+
+static const char *digits(const char *p)
+{
+    const char *start = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p > start ? p : NULL;
+}
+
+int text_number(const char *text, int integer, double *out)
+{
+    const char *p = text;
+    if (!p)
+        return -1;
+    if (*p == '-')
+        p++;
+    if (!(p = digits(p)))
+        return -1;
+    if (!integer && *p == '.' && !(p = digits(p + 1)))
+        return -1;
+    if (!integer && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (*p == '-' || *p == '+')
+            p++;
+        if (!(p = digits(p)))
+            return -1;
+    }
+    if (*p)
+        return -1;
+    errno = 0;
+    double v = strtod(text, NULL);
+    if (errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
 }
 
 int text_check_str(const char *what, const char *s, skh_error *err)

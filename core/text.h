@@ -31,6 +31,15 @@ int text_check(const char *what, const char *s, size_t n, skh_error *err);
 int text_check_str(const char *what, const char *s, skh_error *err);
 
 /*
+ * A number as skillhost writes one, and nothing else: an optional '-',
+ * digits, and for a real (integer == 0) an optional fraction and exponent
+ * ("0.9", "1e3").  No sign '+', no space, no hex ("0x5"), no "inf" or "nan",
+ * and for an integer no fraction ("5.0"): strtod takes all of those.
+ * 0 and *out set when text is one, else -1.
+ */
+int text_number(const char *text, int integer, double *out);
+
+/*
  * A JSON string of text read back from the database, where rows written by
  * another program (the seeds' SQL, an older skillhost) may hold bytes that
  * are not UTF-8: each such byte becomes U+FFFD, so one bad row never makes a

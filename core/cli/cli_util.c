@@ -50,8 +50,13 @@ int cli_usage(const cli *c, const char *verb, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "skillhost: %s: %s\ntry 'skillhost %s --help'\n", verb, msg, verb);
-    if (c->json)
-        cli_print_json(json_pack("{s:{s:i, s:s}}", "error", "code", SKH_EINVAL, "message", msg));
+    if (c->json) {
+        /* The same shape as cli_error's: one error object everywhere. */
+        char full[600];
+        snprintf(full, sizeof full, "%s: %s", verb, msg);
+        cli_print_json(json_pack("{s:{s:i, s:s, s:s}}", "error", "code", SKH_EINVAL, "message",
+                                 full, "category", "none"));
+    }
     return 2;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -194,6 +195,27 @@ static int check_arguments(const cli *c, int argc, char **argv)
     return 0;
 }
 
+/*
+ * SKILLHOST_LOG is read where a log line is printed (call.c, cli_trace),
+ * which would quietly ignore a level it does not know: refuse it up front,
+ * as a bad value of any other variable is refused.
+ */
+static int check_log_level(const cli *c)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "warning", "error", "trace"};
+    const char *v = getenv("SKILLHOST_LOG");
+    if (!v || !*v)
+        return 0;
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcasecmp(v, levels[i]) == 0)
+            return 0;
+    skh_error err = {.code = SKH_EINVAL};
+    snprintf(err.what, sizeof err.what, "SKILLHOST_LOG");
+    snprintf(err.message, sizeof err.message,
+             "expected one of debug, info, warn, error, trace, got '%.200s'", v);
+    return cli_error(c, &err);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
@@ -243,7 +265,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    cli_term_guard();
     int bad = check_arguments(&c, argc, argv);
+    if (!bad)
+        bad = check_log_level(&c);
     if (bad)
         return bad;
     const char *verb = argv[optind];
@@ -256,5 +281,11 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "skillhost: %s: unknown verb\n", verb);
     usage(stderr);
+    if (c.json) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%.200s: unknown verb", verb);
+        cli_print_json(json_pack("{s:{s:i, s:s, s:s}}", "error", "code", SKH_EINVAL, "message", msg,
+                                 "category", "none"));
+    }
     return 2;
 }

@@ -384,6 +384,13 @@ int skh_category_from_name(const char *name);
  * the first invalid byte (or of the NUL).
  */
 int skh_text_check(const char *what, const char *s, size_t n, skh_error *err);
+/*
+ * Parse a number strictly: an optional '-' and digits, and for a real
+ * (integer == 0) an optional fraction and exponent.  "0x5", "5.0" (for an
+ * integer), " 5", "+5", "inf" and "nan" are refused.  SKH_OK and *out set,
+ * or SKH_EINVAL.
+ */
+int skh_number_parse(const char *text, int integer, double *out);
 /* Process exit status for an SKH_E* code (DESIGN §9). */
 int skh_exit_status(int code);
 void skh_free(void *p);
