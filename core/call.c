@@ -166,6 +166,11 @@ int call_output_take(skh_call *call, char *json)
         call->oom = 1;
         return SKH_PLUGIN_FAILED;
     }
+    size_t len;
+    if (call->output_max && (len = strlen(json)) > call->output_max) {
+        free(json);
+        return call_fail_too_big(call, len, 0);
+    }
     call->output = json;
     call->finished = 1;
     return SKH_PLUGIN_OK;
@@ -177,7 +182,25 @@ int call_output(skh_call *call, const char *json)
         return call->category ? SKH_PLUGIN_FAILED : SKH_PLUGIN_OK;
     if (!json)
         return call_fail(call, SKH_ERR_INTERNAL, "skh_output called with NULL");
+    /* Measured up to one byte past the cap, so a huge output is neither walked nor copied. */
+    if (call->output_max && strnlen(json, call->output_max + 1) > call->output_max)
+        return call_fail_too_big(call, call->output_max + 1, 1);
     return call_output_take(call, strdup(json));
+}
+
+/*
+ * Too big is a crash: the same category as an exec skill's stdout past the
+ * cap, it fails the request without a retry (recovery.lua) and counts
+ * toward the circuit breaker, as a skill that misbehaves should.
+ */
+int call_fail_too_big(skh_call *call, size_t len, int at_least)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "output of %s%zu bytes is larger than the limit of %zu bytes "
+             "(plugins.output_max_bytes)",
+             at_least ? "more than " : "", at_least ? len - 1 : len, call->output_max);
+    return call_fail(call, SKH_ERR_CRASH, msg);
 }
 
 int call_fail(skh_call *call, int category, const char *message)

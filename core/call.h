@@ -38,6 +38,12 @@ struct skh_call {
      */
     void (*observe)(void *ud, int kind, int level, const char *text);
     void *observe_ud;
+    /*
+     * Largest output the call may report, in bytes of JSON text (0 =
+     * unlimited), set by the loader from plugins.output_max_bytes.  A larger
+     * one is refused as the call's crash before it is copied.
+     */
+    size_t output_max;
 };
 
 /* The function table every call carries. */
@@ -55,6 +61,8 @@ int call_output(skh_call *call, const char *json);
 int call_fail(skh_call *call, int category, const char *message);
 /* Take ownership of an already-allocated output string. */
 int call_output_take(skh_call *call, char *json);
+/* Fail the call because its output of len bytes (or more, when at_least) passed output_max. */
+int call_fail_too_big(skh_call *call, size_t len, int at_least);
 
 /*
  * Where plugin log lines go.  The default writes "skillhost: PLUGIN: LEVEL: text"

@@ -87,6 +87,7 @@ static void apply_limits(skh_host *host)
     host->limits.lua_pattern_max = (size_t)config_num(c, CFG_LUA_PATTERN_MAX);
     host->limits.exec_timeout_ms = (int)config_num(c, CFG_EXEC_TIMEOUT_MS);
     host->limits.check_trust = config_num(c, CFG_PLUGINS_TRUST) != 0;
+    host->limits.output_max = (size_t)config_num(c, CFG_PLUGINS_OUTPUT_MAX);
     host->limits.lua_path = host->lua_path;
 }
 
@@ -175,6 +176,7 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
     rc = policy_set_open(host->policies_dir, &host->limits, &host->policies, err);
     if (rc)
         goto fail;
+    policy_set_on_shadow(host->policies, host_shadow_record, host);
     skh_host_set_clock(host, NULL);
     *out = host;
     return SKH_OK;
@@ -201,6 +203,8 @@ SKH_EXPORT void skh_host_close(skh_host *host)
         free(host->plugins[i].impl);
     }
     free(host->plugins);
+    host_shadow_flush(host);
+    json_decref(host->shadow_queue);
     policy_set_close(host->policies);
     json_decref(host->told);
     store_close(host->st);
@@ -315,7 +319,8 @@ SKH_EXPORT int skh_plugin_resolve(skh_host *host, const char *name, char **path,
     *path = NULL;
     if (!name || !*name)
         return error_set(err, SKH_EINVAL, "--impl", "empty plugin name");
-    if (strncmp(name, "exec:", 5) == 0 || strncmp(name, "builtin:", 8) == 0) {
+    if (strncmp(name, "exec:", 5) == 0 || strncmp(name, "builtin:", 8) == 0 ||
+        strncmp(name, "mcp:", 4) == 0) {
         *path = strdup(name);
         return *path ? SKH_OK : error_set(err, SKH_ENOMEM, name, "out of memory");
     }

@@ -30,7 +30,13 @@ struct skh_host {
     policy_set *policies; /* loaded lazily, re-read when their files change */
     skh_clock clock;      /* real unless a test installed its own */
     json_t *told;         /* stderr notices this host gave once already, by key */
+    json_t *shadow_queue; /* shadow answers taken inside a caller's transaction (host_shadow.c) */
 };
+
+/* policy_shadow_fn for host->policies: keep a shadow answer (host_shadow.c). */
+void host_shadow_record(void *ctx, const policy_shadow *s);
+/* Write the queued shadow answers, when no transaction of the caller's is open. */
+void host_shadow_flush(skh_host *host);
 
 /*
  * 1 the first time this host asks about key, 0 after (and when memory runs

@@ -37,6 +37,7 @@ void plugin_limits_default(plugin_limits *lim)
     lim->lua_pattern_max = PLUGIN_DEFAULT_LUA_PATTERN_MAX;
     lim->exec_timeout_ms = PLUGIN_DEFAULT_EXEC_TIMEOUT_MS;
     lim->check_trust = 1;
+    lim->output_max = PLUGIN_DEFAULT_OUTPUT_MAX;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -55,6 +56,17 @@ int plugin_load_pinned(const char *impl, const plugin_limits *lim, const plugin_
     if (strncmp(impl, "exec:", 5) == 0) {
         /* Nothing of an exec skill runs at load; the pin is compared before it can. */
         rc = plugin_exec_load(impl, lim, out, err);
+        if (rc == SKH_OK && pin && pin->sha256 && *pin->sha256 &&
+            strcmp(pin->sha256, (*out)->sha256) != 0) {
+            rc = plugin_pin_refuse(impl, pin, (*out)->sha256, err);
+            plugin_close(*out);
+            *out = NULL;
+        }
+        return rc;
+    }
+    if (strncmp(impl, "mcp:", 4) == 0) {
+        /* The server starts at the first call, after the pin was compared. */
+        rc = plugin_mcp_load(impl, lim, out, err);
         if (rc == SKH_OK && pin && pin->sha256 && *pin->sha256 &&
             strcmp(pin->sha256, (*out)->sha256) != 0) {
             rc = plugin_pin_refuse(impl, pin, (*out)->sha256, err);

@@ -58,6 +58,7 @@ typedef struct plugin_limits {
     int exec_timeout_ms;       /* per call of an external command */
     int check_trust;           /* refuse files writable by others (DESIGN §3.1) */
     const char *lua_path;      /* folders `require` may load from, ';' separated; may be NULL */
+    size_t output_max;         /* bytes of serialised output one call may return; 0 = unlimited */
 } plugin_limits;
 
 /* The documented defaults (docs/plugins.md). */
@@ -65,6 +66,7 @@ typedef struct plugin_limits {
 #define PLUGIN_DEFAULT_LUA_MEMORY (64u * 1024u * 1024u)
 #define PLUGIN_DEFAULT_LUA_PATTERN_MAX (256u * 1024u)
 #define PLUGIN_DEFAULT_EXEC_TIMEOUT_MS 30000
+#define PLUGIN_DEFAULT_OUTPUT_MAX (16u * 1024u * 1024u)
 
 void plugin_limits_default(plugin_limits *lim);
 
@@ -104,6 +106,19 @@ int plugin_lua_load_pinned(const char *path, const plugin_limits *lim, const plu
 int plugin_so_open_verified(const char *path, const plugin_limits *lim, const plugin_pin *pin,
                             void **dl, char sha256[65], skh_error *err);
 int plugin_exec_load(const char *cmdline, const plugin_limits *lim, plugin **out, skh_error *err);
+/*
+ * impl = "mcp:COMMAND ARGS#TOOL": one tool of an MCP server run over stdio
+ * (plugin_mcp.c), the server kept warm while the plugin is loaded.
+ */
+int plugin_mcp_load(const char *impl, const plugin_limits *lim, plugin **out, skh_error *err);
+/*
+ * exec:'s command handling, shared with mcp: (plugin_exec.c): split the
+ * command line from offset base, resolve the program, check its trust
+ * (lim->check_trust) and pin it with its file arguments (sha256).
+ */
+int exec_command_parse(const char *cmdline, size_t base, const plugin_limits *lim, char ***argv,
+                       size_t *argc, char **program, char sha256[65], skh_error *err);
+void exec_words_free(char **words, size_t n);
 /* A plugin compiled into libskillhost (the built-in scorers). */
 int plugin_builtin_load(const char *name, plugin **out, skh_error *err);
 

@@ -54,7 +54,12 @@ const cfg_option cfg_options[CFG__COUNT] = {
                               "power loss either (fsync every commit)"},
     [CFG_PLUGINS_TRUST] = {"plugins.check_trust", CFG_BOOL, "1", "SKILLHOST_PLUGIN_TRUST", "stable",
                            NULL, 0, 1, NULL, NULL,
-                           "refuse plugin files writable by others or owned by another user"},
+                           "refuse plugin files writable by others (or by a group that is not "
+                           "the owner's private group) or owned by another user"},
+    [CFG_PLUGINS_OUTPUT_MAX] = {"plugins.output_max_bytes", CFG_INT, "16777216",
+                                "SKILLHOST_OUTPUT_MAX", "stable", NULL, 1, 1e12, NULL, NULL,
+                                "largest output (serialised JSON) one plugin call may return, "
+                                "in process or exec; larger is the call's crash"},
     [CFG_EVOLVE_AUTO] = {"evolve.auto", CFG_BOOL, "0", "SKILLHOST_EVOLVE_AUTO", "experimental",
                          NULL, 0, 1, NULL, NULL,
                          "after a request, evolve the skill when its serving variant's recent "

@@ -15,7 +15,8 @@
  *             exceed 128 KiB on Linux and big content belongs in a file),
  *             SKILLHOST_PATTERNS (JSON array) and SKILLHOST_SKILL_NAME;
  *   - limits: the whole process group is killed with SIGKILL after the
- *             timeout (TIMEOUT) or when stdout passes 16 MiB (CRASH).
+ *             timeout (TIMEOUT) or when stdout passes plugins.output_max_bytes
+ *             (16 MiB by default; CRASH).
  *
  * The command line is split into words without a shell; the program runs in
  * its own process group with only its three pipes open.
@@ -42,7 +43,6 @@
 #include "trust.h"
 
 #define EXEC_PREFIX "exec:"
-#define EXEC_STDOUT_MAX (16u * 1024u * 1024u)
 #define EXEC_STDERR_TAIL 4096u
 /* Longer stderr lines are cut: they are never breadcrumbs and only the tail is kept. */
 #define EXEC_STDERR_LINE_MAX (64u * 1024u)
@@ -68,7 +68,7 @@
  *   other   any other non-zero status       crash
  *   signal  killed by a signal              crash
  *
- * Host-side limits: the timeout → timeout, stdout over 16 MiB → crash,
+ * Host-side limits: the timeout → timeout, stdout over plugins.output_max_bytes → crash,
  * exit 0 with stdout that is not one JSON object → crash.
  */
 static const struct {
@@ -86,6 +86,7 @@ typedef struct exec_impl {
     size_t argc;
     char *program; /* the resolved file handed to execve */
     int timeout_ms;
+    size_t output_max; /* stdout past this many bytes kills the program (CRASH) */
 } exec_impl;
 
 /* A growable byte buffer that stays NUL-terminated. */
@@ -288,6 +289,7 @@ static void exec_name(const char *word, char name[EXEC_NAME_MAX + 1])
 
 typedef struct exec_run {
     skh_call *call;
+    size_t out_max;
     buf out;
     buf line;                    /* the stderr line being read */
     int line_cut;                /* the line passed EXEC_STDERR_LINE_MAX; the rest is dropped */
@@ -374,11 +376,11 @@ static int stderr_bytes(void *arg, const char *s, size_t n)
     return 0;
 }
 
-/* proc_sink for stdout: kept whole, up to EXEC_STDOUT_MAX; past it the program is killed. */
+/* proc_sink for stdout: kept whole, up to the output cap; past it the program is killed. */
 static int stdout_bytes(void *arg, const char *s, size_t n)
 {
     exec_run *r = arg;
-    if (r->out.len + n > EXEC_STDOUT_MAX)
+    if (r->out.len + n > r->out_max)
         return 1;
     if (buf_add(&r->out, s, n) < 0) {
         r->oom = 1;
@@ -460,7 +462,9 @@ static void judge(const exec_impl *impl, const proc_result *pr, exec_run *r, skh
     } else if (pr->killed == PROC_KILLED_TIMEOUT) {
         fail_fmt(call, SKH_ERR_TIMEOUT, "exec: %s: killed after %d ms", prog, impl->timeout_ms);
     } else if (pr->killed == PROC_KILLED_BY_SINK) {
-        fail_fmt(call, SKH_ERR_CRASH, "exec: %s: output larger than 16 MiB", prog);
+        fail_fmt(call, SKH_ERR_CRASH,
+                 "exec: %s: output larger than the limit of %zu bytes (plugins.output_max_bytes)",
+                 prog, impl->output_max);
     } else if (pr->reaped < 0) {
         fail_fmt(call, SKH_ERR_INTERNAL, "exec: %s: exit status lost (is SIGCHLD ignored?)", prog);
     } else if (WIFSIGNALED(pr->status)) {
@@ -522,7 +526,7 @@ static int exec_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err
                  "content is %zu bytes; SKILLHOST_CONTENT left unset (limit %u)",
                  strlen(call->content), EXEC_CONTENT_ENV_MAX);
 
-    exec_run r = {.call = call};
+    exec_run r = {.call = call, .out_max = impl->output_max};
     proc_options po = {.program = impl->program,
                        .argv = impl->argv,
                        .envp = envp,
@@ -531,7 +535,9 @@ static int exec_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err
                        .timeout_ms = impl->timeout_ms,
                        .on_stdout = stdout_bytes,
                        .on_stderr = stderr_bytes,
-                       .arg = &r};
+                       .arg = &r,
+                       /* The direct child's exit ends the call, whatever it left running. */
+                       .until_exit = 1};
     proc_result pr;
     int e = proc_run(&po, &pr);
     if (e) {
@@ -595,6 +601,7 @@ int plugin_exec_load(const char *cmdline, const plugin_limits *lim, plugin **out
     p->impl = impl;
     impl->timeout_ms =
         lim && lim->exec_timeout_ms > 0 ? lim->exec_timeout_ms : PLUGIN_DEFAULT_EXEC_TIMEOUT_MS;
+    impl->output_max = lim && lim->output_max ? lim->output_max : PLUGIN_DEFAULT_OUTPUT_MAX;
 
     char name[EXEC_NAME_MAX + 1];
     int rc = split_words(cmdline, base, &impl->argv, &impl->argc, err);
@@ -618,4 +625,39 @@ int plugin_exec_load(const char *cmdline, const plugin_limits *lim, plugin **out
     }
     *out = p;
     return SKH_OK;
+}
+
+/*
+ * What exec: does to a command line before anything runs -- split it,
+ * resolve the program, check its trust, pin it and its file arguments --
+ * for the other kinds that run a command (mcp:).  On SKH_OK the caller owns
+ * *argv (exec_words_free) and *program.
+ */
+int exec_command_parse(const char *cmdline, size_t base, const plugin_limits *lim, char ***argv,
+                       size_t *argc, char **program, char sha256[65], skh_error *err)
+{
+    exec_impl impl = {0};
+    int rc = split_words(cmdline, base, &impl.argv, &impl.argc, err);
+    if (rc == SKH_OK)
+        rc = resolve_program(cmdline, impl.argv[0], &impl.program, err);
+    if (rc == SKH_OK && lim && lim->check_trust)
+        rc = trust_check(impl.program, err);
+    if (rc == SKH_OK)
+        rc = exec_fingerprint(cmdline, &impl, sha256, err);
+    if (rc != SKH_OK) {
+        if (impl.argv)
+            free_words(impl.argv, impl.argc);
+        free(impl.program);
+        return rc;
+    }
+    *argv = impl.argv;
+    *argc = impl.argc;
+    *program = impl.program;
+    return SKH_OK;
+}
+
+void exec_words_free(char **words, size_t n)
+{
+    if (words)
+        free_words(words, n);
 }

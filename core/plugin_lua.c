@@ -41,7 +41,8 @@
 
 typedef struct lp_impl {
     lua_State *L;
-    int ref; /* registry reference to the descriptor table */
+    int ref;           /* registry reference to the descriptor table */
+    size_t output_max; /* plugin_limits.output_max */
 } lp_impl;
 
 static const char ctx_key = 'c'; /* ctx[&ctx_key] = the window the ctx belongs to */
@@ -551,6 +552,20 @@ static int lp_has(const plugin *p, const char *fn)
     return sandbox_protect(impl->L, has_body, &h) == LUA_OK && h.found;
 }
 
+/* A json_dump_callback sink that only counts, and stops past a limit. */
+typedef struct size_limit {
+    size_t max;
+    size_t *len;
+} size_limit;
+
+static int count_bytes(const char *buffer, size_t size, void *data)
+{
+    (void)buffer;
+    size_limit *l = data;
+    *l->len += size;
+    return *l->len > l->max ? -1 : 0;
+}
+
 /*
  * The value fn returned (at -1): a table, or JSON object text.  With out,
  * a table is handed over as a JSON value instead of being printed.
@@ -569,6 +584,15 @@ static void report_result(const plugin *p, const char *fn, skh_call *call, lua_S
             call_fail(call, SKH_ERR_INTERNAL, msg);
             return;
         }
+        /* Measured before it is printed: an oversized answer is never turned into text. */
+        size_t len = 0;
+        if (call->output_max &&
+            json_dump_callback(value, count_bytes, &(size_limit){call->output_max, &len},
+                               LUAJSON_DUMP_FLAGS) != 0) {
+            json_decref(value);
+            call_fail_too_big(call, call->output_max + 1, 1);
+            return;
+        }
         if (out) {
             *out = value;
             call->finished = 1;
@@ -585,6 +609,10 @@ static void report_result(const plugin *p, const char *fn, skh_call *call, lua_S
     if (lua_type(L, -1) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, -1, &len);
+        if (call->output_max && len > call->output_max) {
+            call_fail_too_big(call, len, 0);
+            return;
+        }
         json_t *obj = json_loadb(s, len, 0, NULL);
         if (obj && json_is_object(obj)) {
             if (out) {
@@ -622,6 +650,7 @@ static int lp_run(plugin *p, const char *fn, json_t *input, skh_call *call, json
         return SKH_OK;
     }
 
+    call->output_max = impl->output_max;
     run_args a = {.ref = impl->ref, .fn = fn, .call = call, .input = input, .patterns = patterns};
     int top = lua_gettop(L);
     sandbox_begin(L, call);
@@ -754,6 +783,7 @@ int plugin_lua_load_pinned(const char *path, const plugin_limits *lim, const plu
     p->ops = &lp_ops;
     p->impl = impl;
     impl->ref = LUA_NOREF;
+    impl->output_max = lim->output_max;
 
     impl->L = sandbox_open(lim, path, err);
     if (!impl->L) {

@@ -38,10 +38,11 @@ static const struct {
 #define SKH_PLUGIN_V1_SIZE (offsetof(skh_plugin, evolve) + sizeof(skh_callback))
 
 typedef struct so_impl {
-    void *dl;      /* NULL for built-ins */
-    skh_plugin d;  /* the descriptor, copied up to the size both sides know */
-    void *state;   /* from init */
-    int has_state; /* init ran and succeeded, so fini is owed */
+    void *dl;          /* NULL for built-ins */
+    skh_plugin d;      /* the descriptor, copied up to the size both sides know */
+    void *state;       /* from init */
+    int has_state;     /* init ran and succeeded, so fini is owed */
+    size_t output_max; /* plugin_limits.output_max */
 } so_impl;
 
 static skh_callback so_callback(const so_impl *impl, const char *fn)
@@ -77,6 +78,7 @@ static int so_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err)
         return error_set(err, SKH_EPLUGIN, p->path, "plugin %s has no %s callback", p->name,
                          fn ? fn : "(null)");
 
+    call->output_max = impl->output_max;
     int rc = cb(impl->state, call);
     char msg[256];
     if (!call->finished) {
@@ -350,7 +352,10 @@ int plugin_so_load_pinned(const char *path, const plugin_limits *lim, const plug
     /* ISO C has no void * to function pointer conversion; POSIX guarantees the bits match. */
     skh_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry);
-    return plugin_from_descriptor(path, sha, dl, entry(&call_api), out, err);
+    rc = plugin_from_descriptor(path, sha, dl, entry(&call_api), out, err);
+    if (rc == SKH_OK)
+        ((so_impl *)(*out)->impl)->output_max = lim ? lim->output_max : PLUGIN_DEFAULT_OUTPUT_MAX;
+    return rc;
 }
 
 int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err)

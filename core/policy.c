@@ -43,6 +43,10 @@ struct policy_set {
     char *lua_path; /* lim.lua_path points here */
     policy_entry *entries;
     size_t n, cap;
+    /* Shadows: DIR/shadow as a set of its own (its own entries and budget), opened lazily. */
+    policy_shadow_fn on_shadow;
+    void *on_shadow_ctx;
+    policy_set *shadow;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -129,7 +133,14 @@ void policy_set_close(policy_set *ps)
     free(ps->entries);
     free(ps->dir);
     free(ps->lua_path);
+    policy_set_close(ps->shadow);
     free(ps);
+}
+
+void policy_set_on_shadow(policy_set *ps, policy_shadow_fn fn, void *ctx)
+{
+    ps->on_shadow = fn;
+    ps->on_shadow_ctx = ctx;
 }
 
 static int entry_find(policy_set *ps, const char *name, policy_entry **out, skh_error *err)
@@ -345,14 +356,72 @@ static int decide_entry(policy_entry *e, const char *name, const char *fn, json_
     return rc;
 }
 
+/*
+ * Is there a shadow file for name?  Only files count: a built-in has no
+ * shadow.  Without a shadow folder this costs one stat() per decision.
+ */
+static int shadow_exists(const policy_set *ps, const char *name)
+{
+    static const char *const exts[] = {".lua", ".so"};
+    char path[PATH_MAX];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s/shadow", ps->dir) >= (int)sizeof path ||
+        stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (snprintf(path, sizeof path, "%s/shadow/%s%s", ps->dir, name, exts[i]) <
+                (int)sizeof path &&
+            stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            return 1;
+    return 0;
+}
+
+/*
+ * Run the shadow of name, if there is one, on the facts the live policy saw
+ * and hand both answers to the callback.  Everything here is best effort:
+ * the live answer and its code are already decided and stay as they are.
+ */
+static void run_shadow(policy_set *ps, const char *name, const char *fn, json_t *facts, int live_rc,
+                       json_t *live, const policy_info *live_info, const skh_error *live_err)
+{
+    if (!ps->on_shadow || !ps->dir || !name_is_valid(name) || !shadow_exists(ps, name))
+        return;
+    if (!ps->shadow) {
+        char dir[PATH_MAX];
+        skh_error oerr;
+        if (snprintf(dir, sizeof dir, "%s/shadow", ps->dir) >= (int)sizeof dir ||
+            policy_set_open(dir, &ps->lim, &ps->shadow, &oerr) != SKH_OK)
+            return;
+    }
+    policy_info sinfo;
+    policy_entry *e = NULL;
+    json_t *answer = NULL;
+    skh_error serr;
+    error_clear(&serr);
+    int rc = entry_ready(ps->shadow, name, fn, facts, &e, &sinfo, &serr);
+    if (rc == SKH_OK)
+        rc = decide_entry(e, name, fn, facts, NULL, &answer, &serr);
+    if (!sinfo.path[0])
+        snprintf(sinfo.path, sizeof sinfo.path, "%s/shadow/%s", ps->dir, name);
+    policy_shadow s = {.name = name,
+                       .fn = fn,
+                       .facts = facts,
+                       .live = live_rc == SKH_OK ? live : NULL,
+                       .live_error = live_rc == SKH_OK ? NULL
+                                     : live_err        ? live_err->message
+                                                       : "failed",
+                       .live_info = live_info,
+                       .shadow = rc == SKH_OK ? answer : NULL,
+                       .shadow_error = rc == SKH_OK ? NULL : serr.message,
+                       .shadow_info = &sinfo};
+    ps->on_shadow(ps->on_shadow_ctx, &s);
+    json_decref(answer);
+}
+
 int policy_decide(policy_set *ps, const char *name, const char *fn, json_t *facts,
                   json_t **decision, policy_info *info, skh_error *err)
 {
-    policy_info scratch;
-    policy_entry *e = NULL;
-    *decision = NULL;
-    int rc = entry_ready(ps, name, fn, facts, &e, info ? info : &scratch, err);
-    return rc ? rc : decide_entry(e, name, fn, facts, NULL, decision, err);
+    return policy_decide_brief(ps, name, fn, facts, NULL, decision, info, err);
 }
 
 int policy_decide_brief(policy_set *ps, const char *name, const char *fn, json_t *facts,
@@ -360,9 +429,17 @@ int policy_decide_brief(policy_set *ps, const char *name, const char *fn, json_t
 {
     policy_info scratch;
     policy_entry *e = NULL;
+    skh_error own;
     *decision = NULL;
-    int rc = entry_ready(ps, name, fn, facts, &e, info ? info : &scratch, err);
-    return rc ? rc : decide_entry(e, name, fn, facts, unless, decision, err);
+    if (!info)
+        info = &scratch;
+    if (!err)
+        err = &own;
+    int rc = entry_ready(ps, name, fn, facts, &e, info, err);
+    if (rc == SKH_OK)
+        rc = decide_entry(e, name, fn, facts, unless, decision, err);
+    run_shadow(ps, name, fn, facts, rc, *decision, info, err);
+    return rc;
 }
 
 int policy_decide_memo(policy_set *ps, const char *name, const char *fn, json_t *facts,

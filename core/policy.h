@@ -30,6 +30,30 @@ typedef struct policy_info {
     char sha256[65];     /* "" for built-ins */
 } policy_info;
 
+/*
+ * A shadow policy: DIR/shadow/NAME.lua (or .so) beside a live DIR/NAME.lua.
+ * After every policy_decide and policy_decide_brief of NAME, the shadow
+ * runs on exactly the same facts and its answer goes to the set's shadow
+ * callback with the live one; nothing acts on it.  A shadow that fails or
+ * runs out of budget is reported to the callback as an error and never
+ * changes the live answer or its return code.
+ */
+typedef struct policy_shadow {
+    const char *name, *fn;
+    json_t *facts;          /* what both saw (may be NULL: {}) */
+    json_t *live;           /* the live answer, NULL when it failed */
+    const char *live_error; /* NULL when it answered */
+    const policy_info *live_info;
+    json_t *shadow; /* the shadow's answer, NULL when it failed */
+    const char *shadow_error;
+    const policy_info *shadow_info;
+} policy_shadow;
+
+typedef void (*policy_shadow_fn)(void *ctx, const policy_shadow *s);
+
+/* Run shadows and hand them to fn (NULL: no shadows, the default). */
+void policy_set_on_shadow(policy_set *ps, policy_shadow_fn fn, void *ctx);
+
 /* dir may not exist: then only built-ins answer.  lim is copied. */
 int policy_set_open(const char *dir, const plugin_limits *lim, policy_set **out, skh_error *err);
 void policy_set_close(policy_set *ps);

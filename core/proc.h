@@ -2,13 +2,20 @@
  * Running a child program with a deadline (internal): the one runner under
  * exec skills (plugin_exec.c) and hook commands (hooks.c).
  *
- * The program runs without a shell, in its own process group (the whole
- * group is killed at the deadline: a script's children hold the pipes
- * too), with default signal dispositions, an empty signal mask and only
- * its pipes open.  Its stdin is fed from memory in the same poll() loop
- * that reads its output, so a program that writes a lot before it reads
- * cannot deadlock against the host, and the SIGPIPE a program that does
- * not read its input would raise is kept away from the host.
+ * The program runs without a shell, in its own process group, with default
+ * signal dispositions, an empty signal mask and only its pipes open.  Its
+ * stdin is fed from memory in the same poll() loop that reads its output,
+ * so a program that writes a lot before it reads cannot deadlock against
+ * the host, and the SIGPIPE a program that does not read its input would
+ * raise is kept away from the host.
+ *
+ * Nothing it starts outlives the run: when the run ends (exit, deadline or
+ * a sink's stop) the whole process group is killed, so a background child
+ * left holding a pipe or sleeping goes too; a host that is a child
+ * subreaper (the skillhost CLI) also kills what escaped the group with
+ * setsid and was adopted by it; and the program gets PR_SET_PDEATHSIG
+ * (SIGKILL), so it dies with the host even when the host is killed with
+ * SIGKILL.
  */
 #ifndef SKH_CORE_PROC_H
 #define SKH_CORE_PROC_H
@@ -32,8 +39,10 @@ typedef struct proc_options {
     /*
      * 0: the run lasts until both outputs reach end of file and the program
      *    has exited, so nothing it writes is missed;
-     * 1: it ends when the program exits (what the pipes hold then is still
-     *    read): a background child left holding them does not keep it going.
+     * 1: it ends when the program exits; what it or a child still writes
+     *    is read for a short grace period (100 ms) and then the group is
+     *    killed: a background child left holding the pipes does not keep
+     *    the run going until the deadline.
      */
     int until_exit;
 } proc_options;

@@ -357,12 +357,39 @@ static const char migration_3[] =
 ");\n";
 
 /*
- * Version 4: one row per request (store_requests.c), so that a request whose
+ * Version 4: shadow policies (policies/shadow/NAME.lua) answer the facts the
+ * live policy gets; each answer is kept beside the live one and never acted
+ * on.  `skillhost policy diff` reads where they disagreed.
+ */
+static const char migration_4[] =
+"CREATE TABLE shadow_decisions (\n"
+"  shadow_id INTEGER PRIMARY KEY,\n"
+"  policy TEXT NOT NULL,\n"                        /* "rollback", "ab", ... */
+"  fn TEXT NOT NULL,\n"                            /* the decision function */
+"  skill_name TEXT,\n"                             /* facts.skill, when the facts name one */
+"  live_verdict TEXT NOT NULL,\n"                  /* "rollback", "none", "error", ... */
+"  shadow_verdict TEXT NOT NULL,\n"
+"  agree INTEGER NOT NULL CHECK (agree IN (0, 1)),\n"
+"  facts TEXT,\n"                                  /* JSON: what both saw */
+"  live_answer TEXT,\n"                            /* JSON, or NULL when it failed */
+"  shadow_answer TEXT,\n"
+"  live_error TEXT,\n"
+"  shadow_error TEXT,\n"
+"  live_file TEXT,\n"
+"  live_sha256 TEXT,\n"
+"  shadow_file TEXT NOT NULL,\n"
+"  shadow_sha256 TEXT,\n"
+"  timestamp TEXT NOT NULL\n"
+");\n"
+"CREATE INDEX shadow_decisions_policy_time ON shadow_decisions(policy, timestamp);\n";
+
+/*
+ * Version 5: one row per request (store_requests.c), so that a request whose
  * process was killed between attempts is found and counted as "abandoned"
  * by the next process; before it, nothing counted it at all.  Requests
  * recorded before this version cannot be told apart and count as done.
  */
-static const char migration_4[] =
+static const char migration_5[] =
 "CREATE TABLE requests (\n"
 "  request_id TEXT PRIMARY KEY,\n"
 "  skill_id TEXT NOT NULL,\n"
@@ -378,7 +405,8 @@ static const char migration_4[] =
 "  FROM executions GROUP BY request_id;\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
+                                         migration_5};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "isotime.h"
 #include "error.h"
 #include "host_internal.h"
 #include "store_lifecycle.h"
@@ -48,7 +49,7 @@ static int digits(const char **s, int n, int *v)
  * "YYYY-MM-DDTHH:MM:SS.mmmZ", which sorts as text against the stored
  * timestamps.  -1 when it is not such a time.
  */
-static int normalise_time(const char *in, char out[32])
+int normalise_time(const char *in, char out[32])
 {
     const char *s = in;
     int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off = 0;

@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /*
  * PRAGMA application_id of every skillhost database ("SKH1"), so that file(1)
  * and skillhost itself can tell a workspace from another application's file.
@@ -197,6 +197,27 @@ typedef struct store_decision {
 
 /* Keep an automated decision, with what it saw and which policy file made it. */
 int store_decision_add(store *st, const store_decision *d, skh_error *err);
+
+/* ---- shadow policies (policy.h) ------------------------------------------ */
+
+typedef struct store_shadow_row {
+    const char *policy, *fn, *skill;
+    const char *live_verdict, *shadow_verdict;       /* equal: they agreed */
+    const char *facts, *live_answer, *shadow_answer; /* JSON text or NULL */
+    const char *live_error, *shadow_error;
+    const char *live_file, *live_sha256, *shadow_file, *shadow_sha256;
+} store_shadow_row;
+
+/* Is a transaction the caller opened still open (a write could not start one of its own)? */
+int store_in_write(const store *st);
+int store_shadow_add(store *st, const store_shadow_row *r, skh_error *err);
+/*
+ * `policy diff`: the shadow decisions of policy since a timestamp, counted
+ * by (live verdict, shadow verdict), and the first `examples` disagreements
+ * with their facts and both answers.
+ */
+int store_shadow_summary(store *st, const char *policy, const char *since, int examples,
+                         json_t **out, skh_error *err);
 
 /* Add delta to a telemetry counter, atomically. */
 int store_counter_add(store *st, const char *name, long long delta, skh_error *err);

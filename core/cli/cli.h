@@ -62,14 +62,27 @@ int cli_error(const cli *c, const skh_error *err);
 /* A usage error: message, then "try 'skillhost VERB --help'"; returns 2. */
 int cli_usage(const cli *c, const char *verb, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Print a verb's --help. */
+/*
+ * Print a verb's --help (cli_help.c): its usage and text, then every option of
+ * the verb's getopt table (the one cli_take_globals last saw), the global
+ * options and the exit statuses.
+ */
 int cli_help(const cli_verb *v);
+/* The verb's option table for cli_help and cli_bad_option (cli_take_globals sets it). */
+void cli_help_set_options(const struct option *opts);
+/* "unknown option 'ARG'; did you mean '--NAME'?" from the verb's table; returns 2. */
+int cli_bad_option(const cli *c, const char *verb, const char *arg);
+/* The candidate nearest word (a few edits, or word starts it), or NULL. */
+const char *cli_did_you_mean(const char *word, const char *const *candidates, size_t n);
+/* The verb nearest a mistyped one, or NULL. */
+const char *cli_verb_suggest(const char *word);
 const cli_verb *cli_verb_find(const char *name);
 /* Is argv[1..] asking for help? */
 int cli_wants_help(int argc, char **argv);
 /*
- * --json, -q and --quiet after the verb (DESIGN §9 puts them before it; both
- * work): take them out of argv[1..*argc-1], setting c->json and c->quiet, so
+ * --json, -q, --quiet, --db PATH and --policies DIR after the verb (DESIGN §9
+ * puts them before it; both work; --db and --policies stay the verb's when its
+ * table has them): take them out of argv[1..*argc-1], setting c->json and c->quiet, so
  * the verb parses only its own arguments.  What is the value of one of the
  * verb's options (opts, may be NULL: "--notes -q") stays, and so does
  * everything from "--" on.  leading: stop at the first operand, a
@@ -89,6 +102,8 @@ int cmd_run(cli *c, int argc, char **argv);
 int cmd_plugin(cli *c, int argc, char **argv);
 int cmd_demo(cli *c, int argc, char **argv);
 int cmd_policy(cli *c, int argc, char **argv);
+/* policy diff NAME [--since T] [--examples N] (cli_policy_diff.c); argv[0] is "diff". */
+int cli_policy_diff(cli *c, int argc, char **argv);
 int cmd_telemetry(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 int cmd_ab(cli *c, int argc, char **argv);
@@ -99,6 +114,8 @@ int cmd_promote(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);
 int cmd_rollback(cli *c, int argc, char **argv);
 int cmd_registry(cli *c, int argc, char **argv);
+int cmd_help(cli *c, int argc, char **argv);
+int cmd_version(cli *c, int argc, char **argv);
 int cmd_mcp(cli *c, int argc, char **argv);
 
 extern const cli_verb cli_verbs[];

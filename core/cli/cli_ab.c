@@ -64,7 +64,7 @@ static int ab_start(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "ab start", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "ab start", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "ab start", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
@@ -274,7 +274,7 @@ static int ab_status(cli *c, int argc, char **argv)
     cli_take_globals(c, &argc, argv, NULL, 0);
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-')
-            return cli_usage(c, "ab status", "unknown option '%s'", argv[i]);
+            return cli_bad_option(c, "ab status", argv[i]);
         else if (skill)
             return cli_usage(c, "ab status", "expected exactly one skill NAME");
         else
@@ -323,7 +323,7 @@ static int ab_stop(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "ab stop", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "ab stop", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "ab stop", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

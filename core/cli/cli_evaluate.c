@@ -97,7 +97,7 @@ int cmd_evaluate(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "evaluate", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "evaluate", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "evaluate", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

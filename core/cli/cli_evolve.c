@@ -40,6 +40,7 @@ int cmd_evolve(cli *c, int argc, char **argv)
     long target = 0;
     int ch;
 
+    cli_help_set_options(opts);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("evolve"));
     cli_take_globals(c, &argc, argv, opts, 0);
@@ -63,7 +64,7 @@ int cmd_evolve(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "evolve", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "evolve", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "evolve", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

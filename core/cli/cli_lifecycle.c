@@ -38,6 +38,7 @@ int cmd_approve(cli *c, int argc, char **argv)
     skh_approval a = {.struct_size = sizeof a};
     int ch;
 
+    cli_help_set_options(opts);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("approve"));
     /* At most one --check per argument: argc bounds them. */
@@ -69,7 +70,7 @@ int cmd_approve(cli *c, int argc, char **argv)
             return cli_usage(c, "approve", "%s needs a value", argv[optind - 1]);
         default:
             free(checks);
-            return cli_usage(c, "approve", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "approve", argv[optind - 1]);
         }
     }
     a.checks = checks;
@@ -156,6 +157,7 @@ int cmd_promote(cli *c, int argc, char **argv)
     const char *to = NULL;
     int ch;
 
+    cli_help_set_options(opts);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("promote"));
     cli_take_globals(c, &argc, argv, opts, 0);
@@ -169,7 +171,7 @@ int cmd_promote(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "promote", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "promote", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "promote", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
@@ -418,6 +420,7 @@ int cmd_status(cli *c, int argc, char **argv)
     const char *target = NULL, *at = NULL;
     int ch;
 
+    cli_help_set_options(opts);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("status"));
     cli_take_globals(c, &argc, argv, opts, 0);
@@ -434,7 +437,7 @@ int cmd_status(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "status", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "status", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "status", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

@@ -32,8 +32,10 @@ int cmd_policy(cli *c, int argc, char **argv)
     cli_take_globals(c, &argc, argv, NULL, 0);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("policy"));
+    if (argc >= 2 && strcmp(argv[1], "diff") == 0)
+        return cli_policy_diff(c, argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "check") != 0)
-        return cli_usage(c, "policy", "expected 'check [DIR]'");
+        return cli_usage(c, "policy", "expected 'check [DIR]' or 'diff NAME'");
     if (argc > 3)
         return cli_usage(c, "policy check", "unexpected argument '%s'", argv[3]);
 

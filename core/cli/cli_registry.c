@@ -12,7 +12,7 @@ static int registry_export(cli *c, int argc, char **argv)
     cli_take_globals(c, &argc, argv, NULL, 0);
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return cli_usage(c, "registry export", "unknown option '%s'", argv[i]);
+            return cli_bad_option(c, "registry export", argv[i]);
         else if (file)
             return cli_usage(c, "registry export", "expected at most one FILE");
         else

@@ -14,6 +14,7 @@ int cmd_rollback(cli *c, int argc, char **argv)
         {"to", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
+    cli_help_set_options(opts);
     if (cli_wants_help(argc, argv))
         return cli_help(cli_verb_find("rollback"));
     const char *reason = NULL, *to = NULL;
@@ -32,7 +33,7 @@ int cmd_rollback(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "rollback", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "rollback", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "rollback", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

@@ -110,7 +110,7 @@ int cmd_run(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "run", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "run", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "run", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

@@ -52,7 +52,7 @@ static int skill_add(cli *c, int argc, char **argv)
         case ':':
             return cli_usage(c, "skill add", "%s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(c, "skill add", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "skill add", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
@@ -98,7 +98,7 @@ static int skill_set(cli *c, int argc, char **argv)
         else if (ch == ':')
             return cli_usage(c, "skill set", "%s needs a value", argv[optind - 1]);
         else
-            return cli_usage(c, "skill set", "unknown option '%s'", argv[optind - 1]);
+            return cli_bad_option(c, "skill set", argv[optind - 1]);
     }
     if (optind != argc - 1)
         return cli_usage(c, "skill set", "expected exactly one skill NAME");

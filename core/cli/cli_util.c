@@ -60,12 +60,6 @@ int cli_usage(const cli *c, const char *verb, const char *fmt, ...)
     return 2;
 }
 
-int cli_help(const cli_verb *v)
-{
-    printf("usage: skillhost [GLOBAL OPTIONS] %s\n\n%s", v->usage, v->help);
-    return 0;
-}
-
 const cli_verb *cli_verb_find(const char *name)
 {
     for (const cli_verb *v = cli_verbs; v->name; v++)
@@ -105,11 +99,42 @@ static int takes_value(const struct option *opts, const char *tok)
     return hits == 1 && hit->has_arg == required_argument;
 }
 
+/* Is name one of the verb's own options (then --db or --policies after the verb is the verb's)? */
+static int verb_has(const struct option *opts, const char *name)
+{
+    for (const struct option *o = opts; o && o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* "--db PATH" or "--db=PATH" at argv[*i] (name "db"): take its value; 1 when taken. */
+static int take_valued(char **argv, int argc, int *i, const char *name, const char **out)
+{
+    const char *t = argv[*i - 1];
+    size_t n = strlen(name);
+    if (strncmp(t, "--", 2) != 0 || strncmp(t + 2, name, n) != 0)
+        return 0;
+    if (t[2 + n] == '=') {
+        *out = t + 3 + n;
+        return 1;
+    }
+    if (t[2 + n] != '\0' || *i >= argc)
+        return 0;
+    *out = argv[(*i)++];
+    return 1;
+}
+
 void cli_take_globals(cli *c, int *argc, char **argv, const struct option *opts, int leading)
 {
     int i = 1, out = 1;
+    cli_help_set_options(opts);
     while (i < *argc && strcmp(argv[i], "--") != 0) {
         char *t = argv[i++];
+        if (!verb_has(opts, "db") && take_valued(argv, *argc, &i, "db", &c->db))
+            continue;
+        if (!verb_has(opts, "policies") && take_valued(argv, *argc, &i, "policies", &c->policies))
+            continue;
         if (strcmp(t, "--json") == 0) {
             c->json = 1;
             continue;

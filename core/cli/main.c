@@ -2,8 +2,8 @@
  * skillhost [--db PATH] [--policies DIR] [--json] [-q] VERB ...
  *
  * Global options come before the verb (DESIGN §9); everything after the
- * verb belongs to it, except --json and -q, which every verb also accepts
- * among its own arguments (cli_take_globals).
+ * verb belongs to it, except the global options, which every verb also
+ * accepts among its own arguments (cli_take_globals).
  */
 #include "config.h"
 
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 
 #include "cli.h"
 
@@ -29,7 +30,8 @@ const cli_verb cli_verbs[] = {
      "            [--evolver FILE] [--positive-class CLASS]\n"
      "      Register a new variant of skill NAME; prints NAME@vN.  --impl takes a path,\n"
      "      or a file name looked up in $SKILLHOST_PLUGIN_PATH and then the installed\n"
-     "      plugin folder.  --patterns overrides the plugin's default expected patterns.\n"
+     "      plugin folder, or exec:CMD, or mcp:CMD#TOOL (one tool of a stdio MCP server,\n"
+     "      kept warm; docs/mcp.md).  --patterns overrides the plugin's default patterns.\n"
      "      --evolver sets the skill's evolver plugin (kind evolver), used by 'evolve'.\n"
      "  skill set NAME --positive-class CLASS\n"
      "      The decision that counts as positive for false-positive rates and critical\n"
@@ -96,10 +98,16 @@ const cli_verb cli_verbs[] = {
      "is missing for the next promotion.  --at TIME: which variant served production then.\n"},
     {"registry", cmd_registry, "registry export [FILE]",
      "Write the registry JSON (skills, variants, states, last_updated) atomically.\n"},
-    {"policy", cmd_policy, "policy check [DIR]",
-     "Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
-     "installed folder; or DIR) without deciding anything, and report each file as\n"
-     "'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"},
+    {"policy", cmd_policy, "policy check [DIR] | policy diff NAME [--since T] [--examples N]",
+     "  policy check [DIR]\n"
+     "      Load every policy in the policies folder (--policies, $SKILLHOST_POLICIES, or the\n"
+     "      installed folder; or DIR) without deciding anything, and report each file as\n"
+     "      'FILE: ok (policy NAME VERSION)' or 'FILE:LINE: message'.  Exit 3 if any fails.\n"
+     "  policy diff NAME [--since TIME] [--examples N]\n"
+     "      Where the shadow policy POLICIES/shadow/NAME.lua (run on the live NAME.lua's\n"
+     "      facts at every decision, never acted on) disagreed with the live one: counts\n"
+     "      by (live, shadow) verdict and the first N disagreements (default 3) with\n"
+     "      their facts and both answers.\n"},
     {"telemetry", cmd_telemetry, "telemetry",
      "The dashboard: executions, requests that needed a retry, the retry rate,\n"
      "A/B variation win rate and fidelity gain, and a row per skill.\n"},
@@ -128,6 +136,10 @@ const cli_verb cli_verbs[] = {
      "wave it misses, a variant proposed by its evolver that wins an A/B test and is\n"
      "promoted; a regression rolled back; a retry that recovers (ReAct, then\n"
      "recovery.lua); telemetry.  --keep leaves the database for a look afterwards.\n"},
+    {"help", cmd_help, "help [VERB [SUBCOMMAND]]",
+     "The verb list, or one verb's --help (with every option it takes).\n"},
+    {"version", cmd_version, "version",
+     "The version of skillhost and of the plugin ABI it speaks (as -V, --version).\n"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -137,9 +149,10 @@ static void usage(FILE *f)
                "verbs:\n");
     for (const cli_verb *v = cli_verbs; v->name; v++)
         fprintf(f, "  %s\n", v->usage);
-    fprintf(f, "\n--json and -q may also follow the verb.  'skillhost VERB --help' describes a\n"
-               "verb.  Exit status: 0 done, 1 refused or failed, 2 usage or bad input, 3 plugin\n"
-               "or policy error, 4 store error.\n");
+    fprintf(f, "\nGlobal options may also follow the verb.  'skillhost help VERB' (or 'skillhost\n"
+               "VERB --help') describes a verb and every option it takes.  -V, --version: the\n"
+               "version.  Exit status: 0 done, 1 refused or failed, 2 usage or bad input, 3\n"
+               "plugin or policy error, 4 store error.\n");
 }
 
 int cmd_init(cli *c, int argc, char **argv)
@@ -216,6 +229,60 @@ static int check_log_level(const cli *c)
     return cli_error(c, &err);
 }
 
+static int print_version(const cli *c)
+{
+    if (c->json)
+        cli_print_json(json_pack("{s:s, s:i}", "version", SKH_VERSION_STRING, "plugin_abi",
+                                 (int)SKH_ABI_VERSION));
+    else
+        printf("skillhost %s (plugin ABI %u)\n", SKH_VERSION_STRING, SKH_ABI_VERSION);
+    return 0;
+}
+
+int cmd_version(cli *c, int argc, char **argv)
+{
+    cli_take_globals(c, &argc, argv, NULL, 0);
+    if (cli_wants_help(argc, argv))
+        return cli_help(cli_verb_find("version"));
+    if (argc > 1)
+        return cli_usage(c, "version", "unexpected argument '%s'", argv[1]);
+    return print_version(c);
+}
+
+static int unknown_verb(const char *verb)
+{
+    const char *hint = cli_verb_suggest(verb);
+    fprintf(stderr, "skillhost: %s: unknown verb", verb);
+    if (hint)
+        fprintf(stderr, "; did you mean '%s'?", hint);
+    fprintf(stderr, "\n");
+    if (!hint)
+        usage(stderr);
+    else
+        fprintf(stderr, "try 'skillhost help'\n");
+    return 2;
+}
+
+/* help [VERB [SUBCOMMAND]]: the verb's own --help, so its option table is the one listed. */
+int cmd_help(cli *c, int argc, char **argv)
+{
+    cli_take_globals(c, &argc, argv, NULL, 0);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    const cli_verb *v = cli_verb_find(argv[1]);
+    if (!v)
+        return unknown_verb(argv[1]);
+    if (v->run == cmd_help) {
+        usage(stdout);
+        return 0;
+    }
+    char help[] = "--help";
+    char *args[4] = {argv[1], argc > 2 ? argv[2] : help, argc > 2 ? help : NULL, NULL};
+    return v->run(c, argc > 2 ? 3 : 2, args);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
@@ -225,6 +292,11 @@ int main(int argc, char **argv)
      * fails with EFBIG, SQLite reports it, and the store error exits 4.
      */
     signal(SIGXFSZ, SIG_IGN);
+    /*
+     * Adopt what a skill's program leaves behind in a session of its own
+     * (setsid), so the runner can kill it when the call ends (core/proc.h).
+     */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
         {"policies", required_argument, NULL, 'p'},
@@ -236,7 +308,7 @@ int main(int argc, char **argv)
     };
     int ch;
     /* '+': stop at the verb; what follows is the verb's. */
-    while ((ch = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+qhV", opts, NULL)) != -1) {
         switch (ch) {
         case 'd':
             c.db = optarg;
@@ -254,8 +326,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'V':
-            printf("skillhost %s (plugin ABI %u)\n", SKH_VERSION_STRING, SKH_ABI_VERSION);
-            return 0;
+            return print_version(&c);
         default:
             usage(stderr);
             return 2;
@@ -279,13 +350,12 @@ int main(int argc, char **argv)
             return rc;
         }
     }
-    fprintf(stderr, "skillhost: %s: unknown verb\n", verb);
-    usage(stderr);
+    int rc = unknown_verb(verb);
     if (c.json) {
         char msg[300];
         snprintf(msg, sizeof msg, "%.200s: unknown verb", verb);
         cli_print_json(json_pack("{s:{s:i, s:s, s:s}}", "error", "code", SKH_EINVAL, "message", msg,
                                  "category", "none"));
     }
-    return 2;
+    return rc;
 }

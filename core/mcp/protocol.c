@@ -253,6 +253,7 @@ typedef struct call_ctx {
     mcp_inflight *f;
     const char *skill;
     unsigned events;
+    json_t *steps; /* the breadcrumbs of the latest attempt */
 } call_ctx;
 
 static void notify(call_ctx *c, json_t *msg)
@@ -270,6 +271,10 @@ static void notify(call_ctx *c, json_t *msg)
 static void on_event(void *ud, const skh_event *ev)
 {
     call_ctx *c = ud;
+    if (ev->kind == SKH_EVENT_ATTEMPT)
+        json_array_clear(c->steps);
+    else if (ev->kind == SKH_EVENT_STEP)
+        json_array_append_new(c->steps, json_string(ev->text ? ev->text : ""));
     if (ev->kind == SKH_EVENT_LOG) {
         static const int map[] = {0, 1, 3, 4}; /* SKH_LOG_* -> MCP level */
         int lvl = ev->level >= 0 && ev->level <= 3 ? map[ev->level] : 1;
@@ -348,7 +353,7 @@ static json_t *call_skill(mcp_session *s, skh_host *host, const json_t *id, cons
     char *input = json_dumps(args, JSON_COMPACT);
     if (!input)
         return mcp_error(id, MCP_INTERNAL_ERROR, "out of memory");
-    call_ctx c = {.s = s, .sink = sink, .f = f, .skill = skill};
+    call_ctx c = {.s = s, .sink = sink, .f = f, .skill = skill, .steps = json_array()};
     const json_t *token = json_object_get(meta, "progressToken");
     if (json_is_string(token) || json_is_integer(token))
         c.progress_token = token;
@@ -380,6 +385,7 @@ static json_t *call_skill(mcp_session *s, skh_host *host, const json_t *id, cons
     const char *out = r ? skh_result_output(r) : NULL;
     if (rc == SKH_ENOTFOUND && !r) {
         json_decref(meta_out);
+        json_decref(c.steps);
         return mcp_error(id, MCP_INVALID_PARAMS, "unknown tool '%s': %s", skill, err.message);
     }
     if (out) {
@@ -393,13 +399,14 @@ static json_t *call_skill(mcp_session *s, skh_host *host, const json_t *id, cons
         if (result && o && structured_ok(s))
             json_object_set(result, "structuredContent", o);
         if (result)
-            json_object_set_new(
-                result, "_meta",
-                json_pack("{s:O}", "skillhost/result", meta_out ? meta_out : json_null()));
+            json_object_set_new(result, "_meta",
+                                json_pack("{s:O, s:O}", "skillhost/result",
+                                          meta_out ? meta_out : json_null(), "skillhost/steps",
+                                          c.steps ? c.steps : json_null()));
         json_decref(o);
     } else {
         int cat = r ? skh_result_error_category(r) : err.category;
-        const char *name = skh_category_name(cat);
+        const char *name = cat > SKH_ERR_NONE ? skh_category_name(cat) : NULL;
         if (!name)
             name = rc == SKH_EINVAL ? "validation" : "internal";
         const char *msg =
@@ -407,6 +414,7 @@ static json_t *call_skill(mcp_session *s, skh_host *host, const json_t *id, cons
         result = tool_error_result(name, msg, meta_out);
     }
     json_decref(meta_out);
+    json_decref(c.steps);
     skh_result_free(r);
     return result ? result_of(id, result) : mcp_error(id, MCP_INTERNAL_ERROR, "out of memory");
 }

@@ -101,7 +101,7 @@ expect 0 "a value that looks like a global option stays a value" \
     run flaky --no-react --session -q --input '{"fidelity_by_attempt": [1.0]}' --json
 out_has '"attempts": 1' "the request ran"
 same "$(sql "SELECT COUNT(*) FROM executions WHERE session_id='-q'")" 1 "--session recorded '-q'"
-expect 2 "--db after the verb is still the verb's (unknown) option" run spam --input '{}' --db x
-err_has "unknown option '--db'" "only --json and -q are global after the verb"
+expect 4 "--db after the verb is the global option (issue 13)" run spam --input '{}' --db "$WORK/none.db"
+err_has "$WORK/none.db: no such database" "the database given after the verb is the one opened"
 
 done_testing

@@ -286,7 +286,7 @@ static void test_output_cap(void **state)
     assert_int_equal(load_cmd(10000, &p, &err, "exec:head -c 17000000 /dev/zero"), SKH_OK);
     skh_call call;
     run(p, &call, "{}", NULL, NULL, 1);
-    assert_fails(&call, SKH_ERR_CRASH, "output larger than 16 MiB");
+    assert_fails(&call, SKH_ERR_CRASH, "output larger than the limit of 16777216 bytes");
     call_release(&call);
     plugin_close(p);
 }

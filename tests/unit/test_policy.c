@@ -622,6 +622,118 @@ static void test_brief_answer(void **state)
     json_decref(d);
 }
 
+/* ---------------------------------------------------------------- shadows */
+
+typedef struct seen_shadow {
+    int calls;
+    char live[64], shadow[64], error[512], file[600];
+    char facts[256];
+} seen_shadow;
+
+static void on_shadow(void *ctx, const policy_shadow *s)
+{
+    seen_shadow *w = ctx;
+    w->calls++;
+    const char *lv = s->live ? json_string_value(json_object_get(s->live, "action")) : "error";
+    const char *sv = s->shadow ? json_string_value(json_object_get(s->shadow, "action")) : "error";
+    snprintf(w->live, sizeof w->live, "%s", lv ? lv : "none");
+    snprintf(w->shadow, sizeof w->shadow, "%s", sv ? sv : "none");
+    snprintf(w->error, sizeof w->error, "%s", s->shadow_error ? s->shadow_error : "");
+    snprintf(w->file, sizeof w->file, "%s", s->shadow_info->path);
+    char *t = s->facts ? json_dumps(s->facts, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    snprintf(w->facts, sizeof w->facts, "%s", t ? t : "");
+    free(t);
+}
+
+static const char threshold_lua[] =
+    "return { kind = 'policy', name = 'gate', version = '1',\n"
+    "  decide = function(f) if f.x > %d then return {action = 'act'} end return {} end }\n";
+
+/*
+ * Issue 15, item 3: a shadow runs on exactly the live policy's facts, its
+ * answer goes to the callback and never replaces the live one; a failing or
+ * runaway shadow changes nothing live; no file, no call.
+ */
+static void test_shadow(void **state)
+{
+    fx *f = *state;
+    char text[512];
+    snprintf(text, sizeof text, threshold_lua, 10);
+    write_file(f, "gate.lua", text);
+    seen_shadow w = {0};
+    policy_set_on_shadow(f->ps, on_shadow, &w);
+
+    /* No shadow file: the callback is never called. */
+    json_t *d = decide_ok(f->ps, "gate", "decide", "{\"x\": 7}", NULL);
+    json_decref(d);
+    assert_int_equal(w.calls, 0);
+
+    char shadow_dir[600];
+    snprintf(shadow_dir, sizeof shadow_dir, "%s/shadow", f->dir);
+    assert_int_equal(mkdir(shadow_dir, 0700), 0);
+    snprintf(text, sizeof text, threshold_lua, 5);
+    write_file(f, "shadow/gate.lua", text);
+    d = decide_ok(f->ps, "gate", "decide", "{\"x\": 7}", NULL);
+    assert_null(json_object_get(d, "action")); /* the live answer stands */
+    json_decref(d);
+    assert_int_equal(w.calls, 1);
+    assert_string_equal(w.live, "none");
+    assert_string_equal(w.shadow, "act");
+    assert_string_equal(w.facts, "{\"x\":7}");
+    char want[700];
+    snprintf(want, sizeof want, "%s/shadow/gate.lua", f->dir);
+    assert_string_equal(w.file, want);
+
+    /* Brief calls are shadowed too; the shadow's answer comes whole. */
+    json_t *in = json_loads("{\"x\": 20}", 0, NULL);
+    d = NULL;
+    skh_error err;
+    assert_int_equal(policy_decide_brief(f->ps, "gate", "decide", in, "action", &d, NULL, &err),
+                     SKH_OK);
+    assert_int_equal(w.calls, 2);
+    assert_string_equal(w.live, "act");
+    assert_string_equal(w.shadow, "act");
+    json_decref(d);
+    json_decref(in);
+
+    /* A broken shadow: the live answer and its code are untouched, the error is handed on. */
+    write_file(f, "shadow/gate.lua", "return {\n");
+    d = decide_ok(f->ps, "gate", "decide", "{\"x\": 20}", NULL);
+    assert_string_equal(json_string_value(json_object_get(d, "action")), "act");
+    json_decref(d);
+    assert_int_equal(w.calls, 3);
+    assert_string_equal(w.shadow, "error");
+    assert_contains(w.error, "shadow/gate.lua:");
+
+    /* A runaway shadow is stopped by its own budget; the live one still answers. */
+    write_file(f, "shadow/gate.lua",
+               "return { kind = 'policy', name = 'gate', version = '1',\n"
+               "  decide = function(f) while true do end end }\n");
+    d = decide_ok(f->ps, "gate", "decide", "{\"x\": 20}", NULL);
+    assert_string_equal(json_string_value(json_object_get(d, "action")), "act");
+    json_decref(d);
+    assert_int_equal(w.calls, 4);
+    assert_string_equal(w.shadow, "error");
+
+    /* The live policy failing is shadowed as well (the shadow still answers). */
+    snprintf(text, sizeof text, threshold_lua, 5);
+    write_file(f, "shadow/gate.lua", text);
+    write_file(f, "gate.lua",
+               "return { kind = 'policy', name = 'gate', version = '1',\n"
+               "  decide = function(f) error('live broke') end }\n");
+    assert_int_equal(decide_err(f->ps, "gate", "decide", "{\"x\": 20}", &err), SKH_EPLUGIN);
+    assert_int_equal(w.calls, 5);
+    assert_string_equal(w.live, "error");
+    assert_string_equal(w.shadow, "act");
+
+    /* Without a callback nothing runs the shadow. */
+    policy_set_on_shadow(f->ps, NULL, NULL);
+    write_file(f, "gate.lua", text);
+    d = decide_ok(f->ps, "gate", "decide", "{\"x\": 20}", NULL);
+    json_decref(d);
+    assert_int_equal(w.calls, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +745,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_copied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_brief_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shadow, setup, teardown),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

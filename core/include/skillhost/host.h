@@ -363,6 +363,17 @@ int skh_config_validate(skh_host *host, char **json, skh_error *err);
  */
 int skh_policy_check(skh_host *host, const char *dir, char **json, skh_error *err);
 
+/*
+ * Where the shadow of a policy (POLICIES/shadow/NAME.lua, run on the same
+ * facts as the live NAME.lua and never acted on) disagreed with it since a
+ * timestamp (NULL or "": ever).  *json: {"policy", "since", "decisions",
+ * "agreed", "disagreed", "by_verdict": [{"live", "shadow", "count",
+ * "agree", "first", "last"}], "examples": [the first `examples`
+ * disagreements with their facts and both answers], "shadow_file"}.
+ */
+int skh_policy_diff(skh_host *host, const char *policy, const char *since, int examples,
+                    char **json, skh_error *err);
+
 /* ---- telemetry ---------------------------------------------------------- */
 
 /*
