@@ -37,6 +37,11 @@ static unsigned cb_attempt(skh_call *call)
     return call->attempt;
 }
 
+static const char *cb_context(skh_call *call)
+{
+    return call->context ? call->context : "{}";
+}
+
 static int cb_step(skh_call *call, const char *name)
 {
     return call_step(call, name);
@@ -99,6 +104,7 @@ const skh_host_api call_api = {
     .output = cb_output,
     .fail = cb_fail,
     .vlog = cb_vlog,
+    .context = cb_context,
 };
 
 void call_init(skh_call *call, const char *input, const char *content, const char *patterns,

@@ -44,6 +44,13 @@ struct skh_call {
      * one is refused as the call's crash before it is copied.
      */
     size_t output_max;
+    /*
+     * The request's context, JSON object text (skh_context()), borrowed;
+     * NULL: "{}".  Set by whoever runs the call for a request -- the skill
+     * and every scorer of its attempts see the same one; a worker process
+     * gets it with the rest of the call.
+     */
+    const char *context;
 };
 
 /* The function table every call carries. */

@@ -57,11 +57,92 @@ typedef struct request {
     int breaker_failure; /* the request failed in a way recovery.lua counts toward the breaker */
     int breaker_clean;   /* routing found the variant's breaker with nothing to reset */
     char fallback_from[160]; /* the variant whose open breaker sent us elsewhere, or "" */
+    /* The request's context (request_context), owned; NULL when the caller gave none. */
+    char *context;
+    char *alternatives, *follow_ups; /* JSON arrays of the comma lists, owned, or NULL */
+    int selection_rank;
 } request;
 
 /* The members appended to skh_exec_options, when the caller's struct has them. */
 #define EXEC_OPTS_HAS(o, member)                                                                   \
     ((o) && (o)->struct_size >= offsetof(skh_exec_options, member) + sizeof((o)->member))
+
+/* "a, b,,c" -> ["a","b","c"]; NULL or nothing but commas -> NULL. */
+static int comma_list(const char *text, char **json, skh_error *err)
+{
+    *json = NULL;
+    if (!text)
+        return SKH_OK;
+    json_t *a = json_array();
+    const char *p = text;
+    while (a && *p) {
+        size_t n = strcspn(p, ",");
+        size_t b = 0, e = n;
+        while (b < e && (p[b] == ' ' || p[b] == '\t'))
+            b++;
+        while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+            e--;
+        if (e > b && json_array_append_new(a, json_stringn(p + b, e - b)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+        p += n + (p[n] == ',');
+    }
+    if (a && json_array_size(a) > 0 && !(*json = json_dumps(a, SKH_JSON_FLAGS))) {
+        json_decref(a);
+        a = NULL;
+    }
+    if (!a)
+        return error_set(err, SKH_ENOMEM, "context", "out of memory");
+    json_decref(a);
+    return SKH_OK;
+}
+
+/*
+ * The context every call of the request sees (skh_context(), Lua ctx.phase,
+ * SKILLHOST_CONTEXT): only what the caller gave.
+ */
+static int request_context(request *q, skh_error *err)
+{
+    const skh_exec_options *o = q->opts;
+    if (!o)
+        return SKH_OK;
+    int rc = SKH_OK;
+    if (EXEC_OPTS_HAS(o, selection_rank)) {
+        if (o->selection_rank < 0)
+            return error_set(err, SKH_EINVAL, "selection_rank", "%d is not a rank (1, 2, ...)",
+                             o->selection_rank);
+        q->selection_rank = o->selection_rank;
+        rc = comma_list(o->alternatives_considered, &q->alternatives, err);
+        if (rc == SKH_OK)
+            rc = comma_list(o->follow_up_actions, &q->follow_ups, err);
+        if (rc)
+            return rc;
+    }
+    if (!o->session_id && !o->workflow_phase && !o->user_query && !o->tenant && !q->alternatives &&
+        !q->follow_ups && !q->selection_rank)
+        return SKH_OK;
+    json_t *c = json_object();
+    int bad = !c;
+    const char *names[] = {"session", "phase", "query", "tenant"};
+    const char *values[] = {o->session_id, o->workflow_phase, o->user_query, o->tenant};
+    for (int i = 0; !bad && i < 4; i++)
+        if (values[i])
+            bad = json_object_set_new(c, names[i], json_string(values[i])) != 0;
+    if (!bad && q->alternatives)
+        bad = json_object_set_new(c, "alternatives_considered",
+                                  json_loads(q->alternatives, 0, NULL)) != 0;
+    if (!bad && q->selection_rank)
+        bad = json_object_set_new(c, "selection_rank", json_integer(q->selection_rank)) != 0;
+    if (!bad && q->follow_ups)
+        bad = json_object_set_new(c, "follow_up_actions", json_loads(q->follow_ups, 0, NULL)) != 0;
+    if (!bad)
+        bad = !(q->context = json_dumps(c, SKH_JSON_FLAGS | JSON_SORT_KEYS));
+    json_decref(c);
+    if (bad)
+        return error_set(err, SKH_ENOMEM, "context", "out of memory");
+    return SKH_OK;
+}
 
 /* The request's event sink, forwarded from the call (call.h observe). */
 static void request_observe(void *ud, int kind, int level, const char *text)
@@ -244,6 +325,7 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
                     json_t *input, json_t **output, scores *sc, char **steps_text, skh_error *err)
 {
     call_init(call, input_text, q->v->content, q->v->patterns, n, q->p->name);
+    call->context = q->context;
     if (EXEC_OPTS_HAS(q->opts, on_event) && q->opts->on_event) {
         skh_event ev = {.kind = SKH_EVENT_ATTEMPT, .attempt = n, .text = q->v->variant_id};
         q->opts->on_event(q->opts->event_ud, &ev);
@@ -270,7 +352,8 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
                         .steps = (const char *const *)call->steps,
                         .nsteps = call->nsteps,
                         .expected = q->expected,
-                        .failed = call->category != SKH_ERR_NONE};
+                        .failed = call->category != SKH_ERR_NONE,
+                        .context = q->context};
     rc = *steps_text ? scoring_run(&si, sc, err)
                      : error_set(err, SKH_ENOMEM, q->skill, "out of memory");
     if (rc)
@@ -322,6 +405,9 @@ static int record_call(request *q, const char *request_id, const char *input_tex
         .expected = o ? o->expected : NULL,
         .critical = o ? o->critical : 0,
         .end = end,
+        .alternatives_considered = q->alternatives,
+        .follow_up_actions = q->follow_ups,
+        .selection_rank = q->selection_rank,
     };
     return store_record_execution(q->host->st, &ex, err);
 }
@@ -356,7 +442,8 @@ static int run_request(request *q, json_t *input, skh_error *err)
     double before = NAN;
 
     for (unsigned n = 1;; n++) {
-        /* The first attempt runs on the caller's own text, which parsed: no need to print it. */
+        /* The first attempt runs on the caller's own text, which parsed: no need to print it.
+         */
         char *printed = attempt_input == input ? NULL : json_dumps(attempt_input, JSON_COMPACT);
         const char *input_text = attempt_input == input ? q->input_json : printed;
         attempt_rec *a = input_text ? new_attempt(r) : NULL;
@@ -615,6 +702,8 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
         q.expected = json_array(); /* the store refuses patterns that are not an array */
     if (rc == SKH_OK && !q.expected)
         rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
+    if (rc == SKH_OK)
+        rc = request_context(&q, err);
     if (rc == SKH_OK && !(q.r = calloc(1, sizeof *q.r)))
         rc = error_set(err, SKH_ENOMEM, skill, "out of memory");
     if (rc == SKH_OK && !(q.r->variant = strdup(v.variant_id)))
@@ -634,6 +723,9 @@ SKH_EXPORT int skh_execute(skh_host *host, const char *skill, const char *input_
         store_snapshot_end(host->st);
     }
     store_variant_free(&v);
+    free(q.context);
+    free(q.alternatives);
+    free(q.follow_ups);
     json_decref(q.expected);
     json_decref(input);
     if (q.r && q.r->nattempts == 0) {

@@ -13,7 +13,9 @@
  *             SKILLHOST_CONTENT (the variant's content; left unset when it is
  *             longer than 64 KiB, because one environment string may not
  *             exceed 128 KiB on Linux and big content belongs in a file),
- *             SKILLHOST_PATTERNS (JSON array) and SKILLHOST_SKILL_NAME;
+ *             SKILLHOST_PATTERNS (JSON array), SKILLHOST_SKILL_NAME and
+ *             SKILLHOST_CONTEXT (the request context, a JSON object: "session",
+ *             "phase", "query", "tenant"..., "{}" when none);
  *   - limits: the whole process group is killed with SIGKILL after the
  *             timeout (TIMEOUT) or when stdout passes plugins.output_max_bytes
  *             (16 MiB by default; CRASH).
@@ -393,16 +395,21 @@ static int stdout_bytes(void *arg, const char *s, size_t n)
  * The host's environment minus any SKILLHOST_* variable we set, plus ours:
  * a stale SKILLHOST_CONTENT from the caller must not pass for the variant's.
  */
-static char **build_env(const plugin *p, const skh_call *call, char *own[4], skh_error *err)
+static char **build_env(const plugin *p, const skh_call *call, char *own[5], skh_error *err)
 {
     static const char *const ours[] = {
-        "SKILLHOST_ATTEMPT=", "SKILLHOST_CONTENT=", "SKILLHOST_PATTERNS=", "SKILLHOST_SKILL_NAME="};
+        "SKILLHOST_ATTEMPT=", "SKILLHOST_CONTENT=", "SKILLHOST_PATTERNS=", "SKILLHOST_SKILL_NAME=",
+        "SKILLHOST_CONTEXT="};
     int ok = asprintf(&own[0], "SKILLHOST_ATTEMPT=%u", call->attempt) >= 0;
     ok = ok && asprintf(&own[1], "SKILLHOST_PATTERNS=%s", call->patterns) >= 0;
     ok = ok && asprintf(&own[2], "SKILLHOST_SKILL_NAME=%s", p->name) >= 0;
     if (ok && strlen(call->content) <= EXEC_CONTENT_ENV_MAX)
         ok = asprintf(&own[3], "SKILLHOST_CONTENT=%s", call->content) >= 0;
-    char **envp = ok ? proc_env(ours, 4, own, 4) : NULL;
+    /* The request's context, as skh_context() gives it; the caller's own is never passed on. */
+    const char *context = call->context ? call->context : "{}";
+    if (ok && strlen(context) <= EXEC_CONTENT_ENV_MAX)
+        ok = asprintf(&own[4], "SKILLHOST_CONTEXT=%s", context) >= 0;
+    char **envp = ok ? proc_env(ours, 5, own, 5) : NULL;
     if (!envp)
         error_set(err, SKH_ENOMEM, p->path, "out of memory");
     return envp;
@@ -514,10 +521,10 @@ static int exec_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err
         return error_set(err, SKH_EPLUGIN, p->path, "exec skill %s has no %s callback", p->name,
                          fn ? fn : "(null)");
 
-    char *own[4] = {NULL, NULL, NULL, NULL};
+    char *own[5] = {NULL, NULL, NULL, NULL, NULL};
     char **envp = build_env(p, call, own, err);
     if (!envp) {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             free(own[i]);
         return SKH_ENOMEM;
     }
@@ -551,7 +558,7 @@ static int exec_invoke(plugin *p, const char *fn, skh_call *call, skh_error *err
 
     free(r.out.data);
     free(r.line.data);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         free(own[i]);
     free(envp);
     return SKH_OK;

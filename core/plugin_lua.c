@@ -488,6 +488,7 @@ typedef struct run_args {
     skh_call *call;
     json_t *input;
     json_t *patterns;
+    json_t *context; /* the call's context object, or NULL */
 } run_args;
 
 static void push_ctx(lua_State *L, const run_args *a)
@@ -499,6 +500,14 @@ static void push_ctx(lua_State *L, const run_args *a)
     lua_setfield(L, -2, "attempt");
     luajson_push(L, a->patterns);
     lua_setfield(L, -2, "patterns");
+    /* The request's context: ctx.session, ctx.phase, ctx.query, ctx.tenant, ... */
+    const char *key;
+    json_t *value;
+    json_object_foreach(a->context, key, value)
+    {
+        luajson_push(L, value);
+        lua_setfield(L, -2, key);
+    }
     lua_pushinteger(L, (lua_Integer)sandbox_window(L));
     lua_rawsetp(L, -2, &ctx_key);
     if (luaL_newmetatable(L, "skh.ctx")) {
@@ -651,7 +660,14 @@ static int lp_run(plugin *p, const char *fn, json_t *input, skh_call *call, json
     }
 
     call->output_max = impl->output_max;
-    run_args a = {.ref = impl->ref, .fn = fn, .call = call, .input = input, .patterns = patterns};
+    /* Parsed out here, not in the protected call, so an error there cannot leak it. */
+    json_t *context = call->context ? json_loads(call->context, 0, NULL) : NULL;
+    run_args a = {.ref = impl->ref,
+                  .fn = fn,
+                  .call = call,
+                  .input = input,
+                  .patterns = patterns,
+                  .context = json_is_object(context) ? context : NULL};
     int top = lua_gettop(L);
     sandbox_begin(L, call);
     lua_pushcfunction(L, run_body);
@@ -659,6 +675,7 @@ static int lp_run(plugin *p, const char *fn, json_t *input, skh_call *call, json
     int status = sandbox_pcall(L, 1, 1);
     unsigned flags = sandbox_end(L);
     json_decref(patterns);
+    json_decref(context);
 
     if (flags & SANDBOX_TIMEOUT) {
         snprintf(msg, sizeof msg, "%s: %s exceeded the instruction budget of %llu instructions",

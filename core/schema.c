@@ -384,12 +384,131 @@ static const char migration_4[] =
 "CREATE INDEX shadow_decisions_policy_time ON shadow_decisions(policy, timestamp);\n";
 
 /*
- * Version 5: one row per request (store_requests.c), so that a request whose
+ * Version 5: what the analytics verbs read (DESIGN §8, issue 12).
+ * - executions carry the rest of seed 004's invocation context
+ *   (alternatives_considered and follow_up_actions as JSON arrays,
+ *   selection_rank) and, on the last attempt of a request, whether the
+ *   request succeeded (request_success), so sessions can be followed from
+ *   phase to phase without re-deriving the verdict;
+ * - hourly_rollups: per hour, skill, variant, workflow phase and tenant,
+ *   the counts, sums and histograms (fidelity in tenths, duration in
+ *   16 log-spaced buckets, errors by category) that analytics, anomalies,
+ *   heatmap and report read instead of the raw rows.  An hour is folded in
+ *   once it is over (rollup_state.closed_through), by the recording
+ *   transaction that finds it so (core/analytics/rollup.c); benchmark
+ *   evaluations are not live traffic and stay out.  The history before
+ *   this version is folded by the first recording after it, a request
+ *   counted as a success when its last attempt had no error, fidelity >=
+ *   0.90 (the default threshold) and no wrong label;
+ * - anomalies and anomaly_scans: what `skillhost anomalies` found, and
+ *   which hours it has judged, so a finding is kept, not recomputed;
+ * - recommend_docs / recommend_fts / recommend_state: the FTS5 index behind
+ *   `skillhost recommend` (skill descriptions and past user queries with
+ *   their success counts), caught up from executions on use.
+ */
+static const char migration_5[] =
+"ALTER TABLE executions ADD COLUMN alternatives_considered TEXT;\n"
+"ALTER TABLE executions ADD COLUMN selection_rank INTEGER;\n"
+"ALTER TABLE executions ADD COLUMN follow_up_actions TEXT;\n"
+"ALTER TABLE executions ADD COLUMN request_success INTEGER;\n"
+"CREATE INDEX executions_session ON executions(session_id, timestamp)\n"
+"  WHERE session_id IS NOT NULL;\n"
+"CREATE TABLE hourly_rollups (\n"
+"  hour TEXT NOT NULL,\n"
+"  skill_id TEXT NOT NULL,\n"
+"  variant_id TEXT NOT NULL,\n"
+"  phase TEXT NOT NULL DEFAULT '',\n"
+"  tenant TEXT NOT NULL DEFAULT '',\n"
+"  executions INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,\n"
+"  requests INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0,\n"
+"  retried INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,\n"
+"  fidelity_sum REAL NOT NULL DEFAULT 0, fidelity_sq REAL NOT NULL DEFAULT 0,\n"
+"  duration_sum REAL NOT NULL DEFAULT 0, duration_sq REAL NOT NULL DEFAULT 0,\n"
+"  duration_max REAL NOT NULL DEFAULT 0,\n"
+"  f0 INTEGER NOT NULL DEFAULT 0, f1 INTEGER NOT NULL DEFAULT 0,\n"
+"  f2 INTEGER NOT NULL DEFAULT 0, f3 INTEGER NOT NULL DEFAULT 0,\n"
+"  f4 INTEGER NOT NULL DEFAULT 0, f5 INTEGER NOT NULL DEFAULT 0,\n"
+"  f6 INTEGER NOT NULL DEFAULT 0, f7 INTEGER NOT NULL DEFAULT 0,\n"
+"  f8 INTEGER NOT NULL DEFAULT 0, f9 INTEGER NOT NULL DEFAULT 0,\n"
+"  f10 INTEGER NOT NULL DEFAULT 0, d0 INTEGER NOT NULL DEFAULT 0,\n"
+"  d1 INTEGER NOT NULL DEFAULT 0, d2 INTEGER NOT NULL DEFAULT 0,\n"
+"  d3 INTEGER NOT NULL DEFAULT 0, d4 INTEGER NOT NULL DEFAULT 0,\n"
+"  d5 INTEGER NOT NULL DEFAULT 0, d6 INTEGER NOT NULL DEFAULT 0,\n"
+"  d7 INTEGER NOT NULL DEFAULT 0, d8 INTEGER NOT NULL DEFAULT 0,\n"
+"  d9 INTEGER NOT NULL DEFAULT 0, d10 INTEGER NOT NULL DEFAULT 0,\n"
+"  d11 INTEGER NOT NULL DEFAULT 0, d12 INTEGER NOT NULL DEFAULT 0,\n"
+"  d13 INTEGER NOT NULL DEFAULT 0, d14 INTEGER NOT NULL DEFAULT 0,\n"
+"  d15 INTEGER NOT NULL DEFAULT 0, e_network INTEGER NOT NULL DEFAULT 0,\n"
+"  e_timeout INTEGER NOT NULL DEFAULT 0, e_rate_limit INTEGER NOT NULL DEFAULT 0,\n"
+"  e_unavailable INTEGER NOT NULL DEFAULT 0, e_validation INTEGER NOT NULL DEFAULT 0,\n"
+"  e_authentication INTEGER NOT NULL DEFAULT 0, e_not_found INTEGER NOT NULL DEFAULT 0,\n"
+"  e_crash INTEGER NOT NULL DEFAULT 0, e_internal INTEGER NOT NULL DEFAULT 0,\n"
+"  e_policy INTEGER NOT NULL DEFAULT 0,\n"
+"  PRIMARY KEY (hour, skill_id, variant_id, phase, tenant)\n"
+") WITHOUT ROWID;\n"
+
+"CREATE TABLE rollup_state (\n"
+"  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+"  closed_through TEXT NOT NULL DEFAULT ''\n"     /* the last hour folded into hourly_rollups */
+");\n"
+"INSERT INTO rollup_state (id) VALUES (1);\n"
+"UPDATE executions SET request_success = (error_category IS NULL AND\n"
+"  (SELECT pattern_fidelity FROM fidelity_metrics f WHERE f.execution_id = executions.execution_id) >= 0.9\n"
+"  AND (SELECT correct FROM outcome_metrics o WHERE o.execution_id = executions.execution_id) IS NOT 0)\n"
+"WHERE attempt = (SELECT MAX(x.attempt) FROM executions x WHERE x.request_id = executions.request_id);\n"
+"CREATE TABLE anomalies (\n"
+"  anomaly_id INTEGER PRIMARY KEY,\n"
+"  skill_id TEXT NOT NULL,\n"
+"  tenant TEXT NOT NULL DEFAULT '',\n"
+"  hour TEXT NOT NULL,\n"
+"  metric TEXT NOT NULL,\n"
+"  value REAL NOT NULL,\n"
+"  baseline_mean REAL,\n"
+"  baseline_std REAL,\n"
+"  baseline_hours INTEGER,\n"
+"  z REAL,\n"
+"  direction TEXT,\n"
+"  severity TEXT,\n"
+"  reason TEXT NOT NULL,\n"
+"  statistic TEXT,\n"
+"  thresholds TEXT,\n"
+"  policy_file TEXT,\n"
+"  policy_sha256 TEXT,\n"
+"  detected_at TEXT NOT NULL,\n"
+"  UNIQUE (skill_id, tenant, hour, metric)\n"
+");\n"
+"CREATE INDEX anomalies_hour ON anomalies(hour);\n"
+"CREATE TABLE anomaly_scans (\n"
+"  skill_id TEXT NOT NULL,\n"
+"  tenant TEXT NOT NULL DEFAULT '',\n"
+"  hour TEXT NOT NULL,\n"
+"  scanned_at TEXT NOT NULL,\n"
+"  PRIMARY KEY (skill_id, tenant, hour)\n"
+") WITHOUT ROWID;\n"
+"CREATE TABLE recommend_docs (\n"
+"  doc_id INTEGER PRIMARY KEY,\n"
+"  skill_id TEXT NOT NULL,\n"
+"  source TEXT NOT NULL CHECK (source IN ('description', 'query')),\n"
+"  text TEXT NOT NULL,\n"
+"  phase TEXT NOT NULL DEFAULT '',\n"
+"  tenant TEXT NOT NULL DEFAULT '',\n"
+"  requests INTEGER NOT NULL DEFAULT 0,\n"
+"  successes INTEGER NOT NULL DEFAULT 0,\n"
+"  UNIQUE (skill_id, source, text, phase, tenant)\n"
+");\n"
+"CREATE VIRTUAL TABLE recommend_fts USING fts5(text, tokenize = 'porter unicode61');\n"
+"CREATE TABLE recommend_state (\n"
+"  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+"  last_execution_id TEXT NOT NULL DEFAULT ''\n"
+");\n";
+
+/*
+ * Version 6: one row per request (store_requests.c), so that a request whose
  * process was killed between attempts is found and counted as "abandoned"
  * by the next process; before it, nothing counted it at all.  Requests
  * recorded before this version cannot be told apart and count as done.
  */
-static const char migration_5[] =
+static const char migration_6[] =
 "CREATE TABLE requests (\n"
 "  request_id TEXT PRIMARY KEY,\n"
 "  skill_id TEXT NOT NULL,\n"
@@ -406,7 +525,7 @@ static const char migration_5[] =
 // clang-format on
 
 static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
-                                         migration_5};
+                                         migration_5, migration_6};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -29,6 +29,8 @@ typedef struct scoring_input {
     size_t nsteps;
     const json_t *expected; /* JSON array of strings: the variant's patterns */
     int failed;             /* the call ended in an error */
+    /* The request's context (JSON object text) for scorer calls' skh_context(); NULL: "{}". */
+    const char *context;
 } scoring_input;
 
 /*

@@ -105,9 +105,10 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_EXEC_INSERT] =
         "INSERT INTO executions (execution_id, request_id, skill_id, variant_id, attempt,"
         " timestamp, input, output, steps, error_category, error_message, session_id,"
-        " workflow_phase, user_query, tenant, evaluation, fallback_from, skipped)"
+        " workflow_phase, user_query, tenant, evaluation, fallback_from, skipped,"
+        " alternatives_considered, selection_rank, follow_up_actions, request_success)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-        " ?18)",
+        " ?18, ?19, ?20, ?21, ?22)",
     [S_FIDELITY_INSERT] = "INSERT INTO fidelity_metrics (execution_id, skill_id, variant_id,"
                           " timestamp, pattern_fidelity, patterns_followed, patterns_missed,"
                           " missed, failed_at_step) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -1256,7 +1257,13 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
         store_bind_text(s[0], 12, ex->session_id) | store_bind_text(s[0], 13, ex->workflow_phase) |
         store_bind_text(s[0], 14, ex->user_query) | store_bind_text(s[0], 15, ex->tenant) |
         sqlite3_bind_int(s[0], 16, ex->evaluation != 0) |
-        store_bind_text(s[0], 17, ex->fallback_from) | sqlite3_bind_int(s[0], 18, ex->skipped != 0);
+        store_bind_text(s[0], 17, ex->fallback_from) |
+        sqlite3_bind_int(s[0], 18, ex->skipped != 0) |
+        store_bind_text(s[0], 19, ex->alternatives_considered) |
+        (ex->selection_rank > 0 ? sqlite3_bind_int(s[0], 20, ex->selection_rank)
+                                : sqlite3_bind_null(s[0], 20)) |
+        store_bind_text(s[0], 21, ex->follow_up_actions) |
+        (ex->end ? sqlite3_bind_int(s[0], 22, ex->end->success != 0) : sqlite3_bind_null(s[0], 22));
 
     b |= bind_metric_key(s[1], ex) | sqlite3_bind_double(s[1], 5, ex->fidelity) |
          sqlite3_bind_int(s[1], 6, ex->patterns_followed) |
@@ -1296,6 +1303,8 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
         }
     }
     if ((rc = store_stmt_run(st, counter, err, "counting execution", ex->execution_id)) != SKH_OK)
+        return store_tx_fail(st, rc);
+    if (!ex->evaluation && (rc = store_rollup_add(st, ex, err)) != SKH_OK)
         return store_tx_fail(st, rc);
     if ((rc = store_request_mark(st, ex, now, err)) != SKH_OK)
         return store_tx_fail(st, rc);

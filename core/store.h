@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /*
  * PRAGMA application_id of every skillhost database ("SKH1"), so that file(1)
  * and skillhost itself can tell a workspace from another application's file.
@@ -172,6 +172,9 @@ typedef struct store_execution {
     const store_request_end *end;
     const char *fallback_from; /* an open circuit breaker moved the request off it; NULL: no */
     int skipped; /* recovery.lua said skip: the input was at fault (no rollback evidence) */
+    /* Seed 004's rest of the context: JSON array texts and a rank (0: none), or NULL. */
+    const char *alternatives_considered, *follow_up_actions;
+    int selection_rank;
 } store_execution;
 
 /*

@@ -85,4 +85,13 @@ int store_request_mark(store *st, const store_execution *ex, const char *now, sk
 /* The request bookkeeping of store_record_execution, inside its transaction (store_events.c). */
 int store_request_end_write(store *st, const store_execution *ex, const char *now, skh_error *err);
 
+/*
+ * The hourly rollup row of ex's hour, skill, variant, phase and tenant, one
+ * atomic upsert inside store_record_execution's transaction
+ * (core/analytics/rollup.c).
+ */
+int store_rollup_add(store *st, const store_execution *ex, skh_error *err);
+/* The last hour folded into hourly_rollups ("" for none yet). */
+int store_rollup_closed(store *st, char closed[14], skh_error *err);
+
 #endif

@@ -118,6 +118,10 @@ int cmd_help(cli *c, int argc, char **argv);
 int cmd_version(cli *c, int argc, char **argv);
 int cmd_mcp(cli *c, int argc, char **argv);
 
+int cmd_analytics(cli *c, int argc, char **argv);
+int cmd_heatmap(cli *c, int argc, char **argv);
+int cmd_anomalies(cli *c, int argc, char **argv);
+
 extern const cli_verb cli_verbs[];
 
 #endif

@@ -46,6 +46,9 @@ int cmd_run(cli *c, int argc, char **argv)
         {"query", required_argument, NULL, 'q'},
         {"tenant", required_argument, NULL, 'T'},
         {"timeout", required_argument, NULL, 'D'},
+        {"alternatives", required_argument, NULL, 'A'},
+        {"rank", required_argument, NULL, 'R'},
+        {"follow-up", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -92,6 +95,17 @@ int cmd_run(cli *c, int argc, char **argv)
             break;
         case 'T':
             eo.tenant = optarg;
+            break;
+        case 'A':
+            eo.alternatives_considered = optarg;
+            break;
+        case 'F':
+            eo.follow_up_actions = optarg;
+            break;
+        case 'R':
+            if (!parse_number(optarg, &num) || num < 1 || num > 1e6 || num != floor(num))
+                return cli_usage(c, "run", "--rank: expected an integer >= 1, got '%s'", optarg);
+            eo.selection_rank = (int)num;
             break;
         case 'D': {
             /* Seconds, or milliseconds with an "ms" suffix; 0 means no deadline. */

@@ -50,7 +50,11 @@ const cli_verb cli_verbs[] = {
      "  --threshold F           fidelity an attempt needs (react.fidelity_threshold)\n"
      "  --no-react              no ReAct iterations (recovery retries still apply)\n"
      "  --timeout SECONDS|Nms   the request's deadline (request.timeout_ms; 0: none)\n"
-     "  --session ID  --phase P  --query TEXT  --tenant T   invocation context, recorded\n\n"
+     "  --session ID  --phase P  --query TEXT  --tenant T   invocation context, recorded\n"
+     "  --alternatives A,B  --rank N  --follow-up X,Y   the skills weighed before this one,\n"
+     "                          the rank it was chosen at, the actions planned after it\n"
+     "The context reaches the skill and its scorers (Lua ctx.phase..., skh_context(),\n"
+     "$SKILLHOST_CONTEXT for exec: skills).\n\n"
      "Prints the output object on stdout (the whole result with --json).\n"
      "Exit 0 when the skill produced output, 1 when it failed.\n"},
     {"plugin", cmd_plugin, "plugin check FILE...",
@@ -111,6 +115,32 @@ const cli_verb cli_verbs[] = {
     {"telemetry", cmd_telemetry, "telemetry",
      "The dashboard: executions, requests that needed a retry, the retry rate,\n"
      "A/B variation win rate and fidelity gain, and a row per skill.\n"},
+    {"analytics", cmd_analytics,
+     "analytics [--by skill|variant|phase|tenant|hour] [--since T] [--skill S] [--tenant T]",
+     "Effectiveness per group (requests, success rate, fidelity, retries per request,\n"
+     "duration p50/p95, errors), the bottlenecks (the phase / skill pairs that cost the\n"
+     "most time and fail the most requests, with their share), and the phase\n"
+     "transitions within sessions (which phase follows which; where sessions end after\n"
+     "a failure).  Read from the hourly rollups; live traffic only (no evaluations).\n\n"
+     "  --by KEY       group by skill, variant, phase (default), tenant or hour\n"
+     "  --since T      an age (24h, 7d, 30m) or a UTC time (2026-12-06T10:00)\n"
+     "  --until T      a UTC time, exclusive\n"
+     "  --skill S  --tenant T  --phase P   only these\n"},
+    {"heatmap", cmd_heatmap,
+     "heatmap [--rows skill|phase|tenant] [--columns hour|day] [--metric M] [--since T]",
+     "Rows against hours of the day (UTC) or days, one shaded cell each, in 80 columns.\n\n"
+     "  --rows R       skill, phase (default) or tenant\n"
+     "  --columns C    hour (of day, default) or day (the last 31 days with traffic)\n"
+     "  --metric M     executions (default), success_rate, fidelity, error_rate,\n"
+     "                 duration_p95_ms\n"
+     "  --since T  --until T  --skill S  --tenant T  --phase P   as for analytics\n"
+     "--json gives the matrix.\n"},
+    {"anomalies", cmd_anomalies, "anomalies [--since T] [--skill S] [--tenant T]",
+     "Judge every finished hour not judged yet against the trailing hours (z-scores of\n"
+     "success rate, fidelity, error rate and duration; the rule is policies/anomaly.lua),\n"
+     "keep what is found, offer new findings to hooks.lua (event kind \"anomaly\"), and\n"
+     "print every kept anomaly in range.  An hour is judged once; findings are never\n"
+     "recomputed.\n"},
     {"config", cmd_config, "config list | get KEY | set KEY VALUE | unset KEY | validate",
      "Every option is declared once; its value comes from a flag, else the environment,\n"
      "else the workspace (set here, kept in the database so every process agrees),\n"

@@ -34,6 +34,27 @@ static void test_call_reads_what_it_was_given(void **state)
     call_release(&call);
 }
 
+/*
+ * skh_context(): the host's context, "{}" without one, and "{}" too from a
+ * host whose function table predates the member (an ABI 1 host before it
+ * was appended) -- the plugin checks struct_size, not the pointer.
+ */
+static void test_context_accessor(void **state)
+{
+    (void)state;
+    skh_call call;
+    call_init(&call, "{}", NULL, NULL, 1, "t");
+    assert_string_equal(skh_context(&call), "{}");
+    call.context = "{\"phase\":\"triage\"}";
+    assert_string_equal(skh_context(&call), "{\"phase\":\"triage\"}");
+
+    skh_host_api old = call_api;
+    old.struct_size = (uint32_t)offsetof(skh_host_api, context);
+    call.api = &old;
+    assert_string_equal(skh_context(&call), "{}");
+    call_release(&call);
+}
+
 static void test_steps_in_order(void **state)
 {
     (void)state;
@@ -261,6 +282,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_call_reads_what_it_was_given),
         cmocka_unit_test(test_steps_in_order),
+        cmocka_unit_test(test_context_accessor),
         cmocka_unit_test(test_step_flood_is_capped),
         cmocka_unit_test(test_first_outcome_wins),
         cmocka_unit_test(test_unknown_category_becomes_internal),

@@ -184,7 +184,7 @@ static void t_schema_created(void **state)
     };
     sqlite3 *db = raw_open(fx->path);
     assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
-    assert_int_equal(STORE_SCHEMA_VERSION, 5);
+    assert_int_equal(STORE_SCHEMA_VERSION, 6);
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[1024];
         sqlite3_stmt *s = NULL;
@@ -354,6 +354,84 @@ static void t_newer_schema_refused(void **state)
     sqlite3_close(db);
 }
 
+/* What version 5 added, taken away again: a database as version 4 left it. */
+#define V5_UNDO                                                                                    \
+    "DROP TABLE hourly_rollups; DROP TABLE anomalies; DROP TABLE anomaly_scans;"                   \
+    " DROP TABLE recommend_docs; DROP TABLE recommend_fts; DROP TABLE recommend_state;"            \
+    " DROP TABLE rollup_state;"                                                                    \
+    " DROP INDEX executions_session;"                                                              \
+    " ALTER TABLE executions DROP COLUMN alternatives_considered;"                                 \
+    " ALTER TABLE executions DROP COLUMN selection_rank;"                                          \
+    " ALTER TABLE executions DROP COLUMN follow_up_actions;"                                       \
+    " ALTER TABLE executions DROP COLUMN request_success;"
+
+/*
+ * A version 4 database gains the rollups, folded from its history by the
+ * first recording after the migration: live executions only, a request's
+ * success judged on its last attempt.
+ */
+static void t_migrates_from_v4(void **state)
+{
+    store_fixture *fx = *state;
+    char *v1 = add_variant(fx->st, "spam", NULL);
+    skh_error err = {0};
+    store_request_end end = {.attempts = 2, .description = "d", .success = 1};
+    store_execution ex = make_ex("e1", v1);
+    ex.request_id = "r1";
+    ex.fidelity = 0.5;
+    ex.duration_ms = 3;
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    ex = make_ex("e2", v1);
+    ex.request_id = "r1";
+    ex.attempt = 2;
+    ex.fidelity = 1.0;
+    ex.duration_ms = 40;
+    ex.workflow_phase = "triage";
+    ex.end = &end;
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    ex = make_ex("e3", v1);
+    ex.request_id = "r3";
+    ex.evaluation = 1;
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    store_close(fx->st);
+    fx->st = NULL;
+    sqlite3 *db = raw_open(fx->path);
+    int live = db_int(db, "SELECT SUM(executions) FROM hourly_rollups", NULL);
+    assert_int_equal(live, 2);
+    raw_exec(db, V5_UNDO "DROP TABLE requests; PRAGMA user_version = 4");
+    sqlite3_close(db);
+
+    assert_int_equal(store_open(fx->path, NULL, &fx->st, &err), SKH_OK);
+    db = raw_open(fx->path);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM hourly_rollups", NULL), 0);
+    sqlite3_close(db);
+    /* The first recording after the migration folds the history, its own row with it. */
+    ex = make_ex("e4", v1);
+    ex.request_id = "r4";
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    db = raw_open(fx->path);
+    assert_int_equal(db_int(db, "SELECT SUM(executions) FROM hourly_rollups", NULL), 3);
+    assert_int_equal(db_int(db, "SELECT SUM(requests) FROM hourly_rollups", NULL), 1);
+    assert_int_equal(db_int(db, "SELECT SUM(successes) FROM hourly_rollups", NULL), 1);
+    assert_int_equal(db_int(db, "SELECT SUM(retried) FROM hourly_rollups", NULL), 1);
+    assert_int_equal(db_int(db, "SELECT SUM(attempts) FROM hourly_rollups", NULL), 2);
+    assert_int_equal(
+        db_int(db, "SELECT SUM(f5) + 10 * SUM(f10) + 100 * SUM(f7) FROM hourly_rollups", NULL),
+        111);
+    assert_int_equal(
+        db_int(db, "SELECT SUM(d2) + 10 * SUM(d5) + 100 * SUM(d4) FROM hourly_rollups", NULL), 111);
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM hourly_rollups WHERE phase = 'triage'", NULL),
+                     1);
+    assert_int_equal(
+        db_int(db, "SELECT request_success FROM executions WHERE execution_id = 'e2'", NULL), 1);
+    assert_int_equal(
+        db_int(db, "SELECT request_success IS NULL FROM executions WHERE execution_id = 'e1'",
+               NULL),
+        1);
+    sqlite3_close(db);
+    free(v1);
+}
+
 /* A version 1 database gains executions.skipped, and the old rows read as not skipped. */
 static void t_migrates_from_v1(void **state)
 {
@@ -366,9 +444,9 @@ static void t_migrates_from_v1(void **state)
     fx->st = NULL;
     sqlite3 *db = raw_open(fx->path);
     /* Undo what versions 2 and up added, so the file is what version 1 wrote. */
-    raw_exec(db, "ALTER TABLE executions DROP COLUMN skipped; DROP TABLE client_sessions;"
-                 " DROP TABLE shadow_decisions; DROP TABLE requests;"
-                 " PRAGMA user_version = 1");
+    raw_exec(db, V5_UNDO "ALTER TABLE executions DROP COLUMN skipped; DROP TABLE client_sessions;"
+                         " DROP TABLE shadow_decisions; DROP TABLE requests;"
+                         " PRAGMA user_version = 1");
     sqlite3_close(db);
 
     if (store_open(fx->path, NULL, &fx->st, &err) != SKH_OK)
@@ -1550,6 +1628,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_schema_created, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_seed_queries, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_newer_schema_refused, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_migrates_from_v4, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_migrates_from_v1, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_missing_file, setup_dir, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_not_a_database, setup_dir, store_fixture_teardown),

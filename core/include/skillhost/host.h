@@ -168,6 +168,16 @@ typedef struct skh_exec_options {
      * it would, and is recorded.  NULL: not cancellable.
      */
     const volatile int *cancel;
+    /*
+     * The rest of seed 004's invocation context, recorded with every
+     * execution and handed to the skill and its scorers (skh_context()):
+     * the skills the caller weighed before this one and the actions it
+     * plans after it, comma separated (NULL: none), and the rank its
+     * selection gave this skill (1 = first choice; 0: none).
+     */
+    const char *alternatives_considered;
+    const char *follow_up_actions;
+    int selection_rank;
 } skh_exec_options;
 
 #define SKH_EXEC_OPTIONS_INIT                                                                      \
@@ -382,6 +392,39 @@ int skh_policy_diff(skh_host *host, const char *policy, const char *since, int e
  * variations_promoted, and a row per skill.  JSON object.
  */
 int skh_telemetry(skh_host *host, char **json, skh_error *err);
+
+/* ---- analytics (DESIGN §8, docs/observability.md) -------------------------- */
+
+typedef struct skh_analytics_options {
+    uint32_t struct_size; /* sizeof(skh_analytics_options) */
+    const char *since;    /* an age ("24h", "7d") or an ISO-8601 UTC time; NULL: all */
+    const char *until;    /* ISO-8601 UTC, exclusive; NULL: now */
+    const char *skill;    /* filters; NULL: all */
+    const char *tenant;
+    const char *phase;
+    const char *by;      /* skh_analytics: skill, variant, phase (default), tenant or hour */
+    const char *rows;    /* skh_heatmap: skill, phase (default) or tenant */
+    const char *columns; /* skh_heatmap: hour (of day, default) or day */
+    const char *metric;  /* skh_heatmap: executions (default), success_rate, fidelity,
+                            error_rate or duration_p95_ms */
+} skh_analytics_options;
+
+/*
+ * Effectiveness per group (requests, success rate, fidelity, retries,
+ * duration p50/p95, errors by category), the bottlenecks (the phase x skill
+ * pairs costing the most time and failing the most requests, with their
+ * share) and the phase transitions within sessions.  JSON object.
+ */
+int skh_analytics(skh_host *host, const skh_analytics_options *opts, char **json, skh_error *err);
+/* The rows x hours-of-day (or days) matrix of one metric.  JSON object. */
+int skh_heatmap(skh_host *host, const skh_analytics_options *opts, char **json, skh_error *err);
+/*
+ * Judge every finished hour not judged yet against its trailing hours
+ * (anomaly.lua), keep what is found, offer new findings to hooks.lua, and
+ * answer every kept anomaly since opts->since (skill and tenant filters
+ * apply).  JSON object.
+ */
+int skh_anomalies(skh_host *host, const skh_analytics_options *opts, char **json, skh_error *err);
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -29,6 +29,7 @@
 #define SKILLHOST_PLUGIN_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -117,6 +118,15 @@ struct skh_host_api {
     int (*output)(skh_call *call, const char *json);
     int (*fail)(skh_call *call, int category, const char *message);
     void (*vlog)(skh_call *call, int level, const char *fmt, va_list ap);
+    /*
+     * Appended in skillhost 0.1 (ABI 1 still): the request's context as a
+     * JSON object -- "session", "phase", "query", "tenant",
+     * "alternatives_considered" (array), "selection_rank",
+     * "follow_up_actions" (array), each present only when the caller gave
+     * it; "{}" when it gave none.  Use skh_context(), which checks
+     * struct_size first.
+     */
+    const char *(*context)(skh_call *call);
 };
 
 /*
@@ -147,6 +157,17 @@ static inline const char *skh_patterns(skh_call *call)
 static inline unsigned skh_attempt(skh_call *call)
 {
     return (SKH__API(call)->attempt)(call);
+}
+/*
+ * The request's context (session, workflow phase, user query, tenant...)
+ * as JSON object text; "{}" when there is none or the host predates it.
+ */
+static inline const char *skh_context(skh_call *call)
+{
+    const skh_host_api *api = SKH__API(call);
+    if (api->struct_size < offsetof(skh_host_api, context) + sizeof api->context || !api->context)
+        return "{}";
+    return (api->context)(call);
 }
 /* Record a breadcrumb: a step the plugin took, in order. */
 static inline int skh_step(skh_call *call, const char *name)
