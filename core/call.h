@@ -51,6 +51,11 @@ struct skh_call {
      * gets it with the rest of the call.
      */
     const char *context;
+    /*
+     * The wall-clock time the call may take, in ms (the request's time
+     * left); 0: the loader's own limit (plugin_limits.timeout_ms).
+     */
+    double timeout_ms;
 };
 
 /* The function table every call carries. */

@@ -333,6 +333,9 @@ static int run_call(request *q, const char *input_text, unsigned n, attempt_rec 
         call->observe_ud = q;
     }
     double t0 = host_now_ms(q->host);
+    /* The call may take the request's time left (DESIGN §3.4); none: the loader's own limit. */
+    if (!isinf(q->deadline_ms))
+        call->timeout_ms = q->deadline_ms - t0 > 1 ? q->deadline_ms - t0 : 1;
     int rc = q->p->ops->invoke(q->p, "execute", call, err);
     a->duration_ms = host_now_ms(q->host) - t0;
     if (rc == SKH_OK && call->oom)

@@ -89,6 +89,13 @@ static void apply_limits(skh_host *host)
     host->limits.check_trust = config_num(c, CFG_PLUGINS_TRUST) != 0;
     host->limits.output_max = (size_t)config_num(c, CFG_PLUGINS_OUTPUT_MAX);
     host->limits.lua_path = host->lua_path;
+    host->limits.timeout_ms = config_num(c, CFG_PLUGINS_TIMEOUT_MS);
+    host->limits.policy_timeout_ms = config_num(c, CFG_LUA_POLICY_TIMEOUT_MS);
+    host->limits.isolation = (int)config_num(c, CFG_PLUGINS_ISOLATION);
+    host->limits.worker_memory = (uint64_t)config_num(c, CFG_WORKER_MEMORY_MB) * 1024u * 1024u;
+    host->limits.worker_files = (uint64_t)config_num(c, CFG_WORKER_FILES);
+    host->limits.worker_file_size =
+        (uint64_t)config_num(c, CFG_WORKER_FILE_SIZE_MB) * 1024u * 1024u;
 }
 
 /* Lua `require` may load from the policies folder and every plugin folder. */
@@ -388,8 +395,13 @@ SKH_EXPORT int skh_plugin_check(skh_host *host, const char *path, char **json, s
 
 int host_variant_plugin(skh_host *host, const store_variant *v, plugin **out, skh_error *err)
 {
+    /* The variant's own choice, else the workspace's (plugins.isolation). */
+    int isolation = plugin_isolation_from_name(v->isolation);
+    if (isolation < 0)
+        isolation = host->limits.isolation;
     for (size_t i = 0; i < host->nplugins; i++) {
-        if (strcmp(host->plugins[i].impl, v->impl) == 0) {
+        if (strcmp(host->plugins[i].impl, v->impl) == 0 &&
+            host->plugins[i].isolation == isolation) {
             *out = host->plugins[i].p;
             return SKH_OK;
         }
@@ -405,7 +417,9 @@ int host_variant_plugin(skh_host *host, const store_variant *v, plugin **out, sk
     plugin *p = NULL;
     /* The pin is compared inside the loader, before anything of the plugin runs. */
     plugin_pin pin = {.sha256 = v->impl_sha256, .label = v->variant_id};
-    int rc = plugin_load_pinned(v->impl, &host->limits, &pin, &p, err);
+    plugin_limits lim = host->limits;
+    lim.isolation = isolation;
+    int rc = plugin_load_pinned(v->impl, &lim, &pin, &p, err);
     if (rc)
         return rc;
     if (p->kind != SKH_KIND_SKILL) {
@@ -419,6 +433,7 @@ int host_variant_plugin(skh_host *host, const store_variant *v, plugin **out, sk
         plugin_close(p);
         return error_set(err, SKH_ENOMEM, v->variant_id, "out of memory");
     }
+    host->plugins[host->nplugins].isolation = isolation;
     host->plugins[host->nplugins++].p = p;
     *out = p;
     return SKH_OK;
@@ -465,9 +480,23 @@ SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, cha
                          spec->skill ? spec->skill : "");
     char *impl = NULL, *patterns = NULL, *evolver = NULL;
     plugin *p = NULL;
+    const char *isolation = spec_has(spec, isolation) ? spec->isolation : NULL;
+    plugin_limits lim = host->limits;
     int rc = skh_plugin_resolve(host, spec->impl, &impl, err);
+    if (rc == SKH_OK && isolation) {
+        lim.isolation = plugin_isolation_from_name(isolation);
+        if (lim.isolation < 0)
+            rc = error_set(err, SKH_EINVAL, "--isolation",
+                           "'%s' is not an isolation (expected process or inline)", isolation);
+        else if (strncmp(impl, "exec:", 5) == 0 || strncmp(impl, "builtin:", 8) == 0 ||
+                 (strlen(impl) > 4 && strcmp(impl + strlen(impl) - 4, ".lua") == 0))
+            rc = error_set(err, SKH_EINVAL, "--isolation",
+                           "%s: isolation applies to shared-object plugins only (Lua runs "
+                           "sandboxed in process, exec: programs are processes already)",
+                           impl);
+    }
     if (rc == SKH_OK)
-        rc = plugin_load(impl, &host->limits, &p, err);
+        rc = plugin_load(impl, &lim, &p, err);
     if (rc == SKH_OK && p->kind != SKH_KIND_SKILL)
         rc = error_set(err, SKH_EPLUGIN, impl, "is a %s plugin; only skills can be variants",
                        plugin_kind_name(p->kind));
@@ -476,9 +505,10 @@ SKH_EXPORT int skh_variant_add(skh_host *host, const skh_variant_spec *spec, cha
     if (rc == SKH_OK && spec->evolver)
         rc = evolve_check_evolver(host, spec->evolver, &evolver, err);
     if (rc == SKH_OK)
-        rc = store_variant_add(
-            host->st, spec->skill, impl, p->sha256, spec->content ? spec->content : "", patterns,
-            spec->state, spec->description ? spec->description : p->description, variant_id, err);
+        rc = store_variant_add_isolated(host->st, spec->skill, impl, p->sha256,
+                                        spec->content ? spec->content : "", patterns, spec->state,
+                                        spec->description ? spec->description : p->description,
+                                        isolation, variant_id, err);
     if (rc == SKH_OK && evolver)
         rc = store_skill_evolver_set(host->st, spec->skill, evolver, err);
     if (rc == SKH_OK && spec_has(spec, positive_class) && spec->positive_class)

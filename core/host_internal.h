@@ -11,7 +11,8 @@
 
 /* A loaded skill plugin, kept warm for the life of the host. */
 typedef struct host_plugin {
-    char *impl; /* as registered */
+    char *impl;    /* as registered */
+    int isolation; /* PLUGIN_ISOLATION_* it was loaded with */
     plugin *p;
 } host_plugin;
 

@@ -38,6 +38,26 @@ void plugin_limits_default(plugin_limits *lim)
     lim->exec_timeout_ms = PLUGIN_DEFAULT_EXEC_TIMEOUT_MS;
     lim->check_trust = 1;
     lim->output_max = PLUGIN_DEFAULT_OUTPUT_MAX;
+    lim->timeout_ms = PLUGIN_DEFAULT_TIMEOUT_MS;
+    lim->policy_timeout_ms = PLUGIN_DEFAULT_POLICY_TIMEOUT_MS;
+    lim->isolation = PLUGIN_ISOLATION_PROCESS;
+    lim->worker_memory = PLUGIN_DEFAULT_WORKER_MEMORY;
+    lim->worker_files = PLUGIN_DEFAULT_WORKER_FILES;
+    lim->worker_file_size = PLUGIN_DEFAULT_WORKER_FILE_SIZE;
+}
+
+int plugin_isolation_from_name(const char *name)
+{
+    if (name && strcmp(name, "process") == 0)
+        return PLUGIN_ISOLATION_PROCESS;
+    if (name && strcmp(name, "inline") == 0)
+        return PLUGIN_ISOLATION_INLINE;
+    return -1;
+}
+
+const char *plugin_isolation_name(int isolation)
+{
+    return isolation == PLUGIN_ISOLATION_INLINE ? "inline" : "process";
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -79,6 +99,9 @@ int plugin_load_pinned(const char *impl, const plugin_limits *lim, const plugin_
         return plugin_builtin_load(impl + 8, out, err);
     if (ends_with(impl, ".lua"))
         return plugin_lua_load_pinned(impl, lim, pin, out, err);
+    /* Shared objects run in a worker unless the caller chose inline (DESIGN §3.4). */
+    if (!lim || lim->isolation != PLUGIN_ISOLATION_INLINE)
+        return plugin_worker_load(impl, lim, pin, out, err);
     return plugin_so_load_pinned(impl, lim, pin, out, err);
 }
 

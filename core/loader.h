@@ -58,14 +58,34 @@ typedef struct plugin_limits {
     int exec_timeout_ms;       /* per call of an external command */
     int check_trust;           /* refuse files writable by others (DESIGN §3.1) */
     const char *lua_path;      /* folders `require` may load from, ';' separated; may be NULL */
+    /*
+     * Wall-clock limit of a call that brings no deadline of its own
+     * (skh_call.timeout_ms == 0): evolvers, loading, policies (whose set
+     * sets it to lua.policy_timeout_ms).  0 = unlimited.
+     */
+    double timeout_ms;
+    double policy_timeout_ms; /* what policy_set_open puts in timeout_ms; 0 = as timeout_ms */
+    int isolation;            /* PLUGIN_ISOLATION_*: where a shared object runs */
+    /* rlimits of an isolation worker; 0 = unlimited */
+    uint64_t worker_memory;    /* RLIMIT_AS, bytes */
+    uint64_t worker_files;     /* RLIMIT_NOFILE */
+    uint64_t worker_file_size; /* RLIMIT_FSIZE, bytes */
     size_t output_max;         /* bytes of serialised output one call may return; 0 = unlimited */
 } plugin_limits;
+
+/* plugins.isolation: the order of its choices in options.c. */
+enum { PLUGIN_ISOLATION_PROCESS = 0, PLUGIN_ISOLATION_INLINE = 1 };
 
 /* The documented defaults (docs/plugins.md). */
 #define PLUGIN_DEFAULT_LUA_INSTRUCTIONS 50000000ull /* about 0.1-0.5 s of Lua */
 #define PLUGIN_DEFAULT_LUA_MEMORY (64u * 1024u * 1024u)
 #define PLUGIN_DEFAULT_LUA_PATTERN_MAX (256u * 1024u)
 #define PLUGIN_DEFAULT_EXEC_TIMEOUT_MS 30000
+#define PLUGIN_DEFAULT_TIMEOUT_MS 30000.0
+#define PLUGIN_DEFAULT_POLICY_TIMEOUT_MS 500.0
+#define PLUGIN_DEFAULT_WORKER_MEMORY (1024ull * 1024u * 1024u)
+#define PLUGIN_DEFAULT_WORKER_FILES 64u
+#define PLUGIN_DEFAULT_WORKER_FILE_SIZE (64ull * 1024u * 1024u)
 #define PLUGIN_DEFAULT_OUTPUT_MAX (16u * 1024u * 1024u)
 
 void plugin_limits_default(plugin_limits *lim);
@@ -85,6 +105,16 @@ int plugin_pin_refuse(const char *path, const plugin_pin *pin, const char *now, 
 
 /* Each loader: on failure *out is NULL and err names the file and the reason. */
 int plugin_so_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err);
+/*
+ * A shared object in an isolation worker (plugin_worker.c): a process
+ * forked for it that loads it with plugin_so_load and answers its calls
+ * over a socket, so a crash, exit() or hang ends the call, not the host.
+ */
+int plugin_worker_load(const char *path, const plugin_limits *lim, const plugin_pin *pin,
+                       plugin **out, skh_error *err);
+/* "process" | "inline" -> PLUGIN_ISOLATION_*, or -1. */
+int plugin_isolation_from_name(const char *name);
+const char *plugin_isolation_name(int isolation);
 int plugin_lua_load(const char *path, const plugin_limits *lim, plugin **out, skh_error *err);
 /* The same with a pin (NULL = none). */
 int plugin_so_load_pinned(const char *path, const plugin_limits *lim, const plugin_pin *pin,

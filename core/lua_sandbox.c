@@ -18,15 +18,18 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
 
 #include "error.h"
 #include "lua_json.h"
+#include "lua_pattern.h"
 #include "lua_sandbox.h"
 #include "lua_stats.h"
 #include "trust.h"
@@ -46,6 +49,12 @@ typedef struct sandbox {
     int period; /* hook count between checks */
     int open;   /* a window is open: Lua code may run */
     int exceeded;
+    int late;          /* what exceeded: the window's time, not the budget */
+    double timeout_ms; /* a window's time when its call brings none; 0 = unlimited */
+    double limit_ms;   /* this window's time */
+    double deadline;   /* monotonic ms; INFINITY for none */
+    unsigned allocs;   /* allocations in this window, for a look at the clock now and then */
+    unsigned compares; /* table.sort comparisons, likewise */
     uint64_t window;
     size_t pattern_max;
     int check_trust;
@@ -55,6 +64,25 @@ typedef struct sandbox {
 } sandbox;
 
 static const char loaded_key = 'l'; /* registry: require's cache */
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void sb_hook(lua_State *L, lua_Debug *ar);
+
+/* Time is up: every thread that runs Lua stops at its next instruction (the hook raises). */
+static void mark_late(sandbox *sb, lua_State *L)
+{
+    sb->exceeded = 1;
+    sb->late = 1;
+    lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
+    if (L != sb->main)
+        lua_sethook(sb->main, sb_hook, LUA_MASKCOUNT, 1);
+}
 
 static sandbox *sb_get(lua_State *L)
 {
@@ -83,6 +111,17 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         sb->mem_hit = 1;
         return NULL;
     }
+    /*
+     * C functions that allocate as they go (string.rep, table.concat, load)
+     * run unhooked; past the deadline their next growth fails.
+     */
+    if (sb->open && nsize > osize &&
+        (sb->late ||
+         ((++sb->allocs & 255u) == 0 && !isinf(sb->deadline) && mono_ms() >= sb->deadline))) {
+        if (!sb->late)
+            mark_late(sb, sb->main);
+        return NULL;
+    }
     void *q = realloc(ptr, nsize);
     if (!q)
         return nsize <= osize ? ptr : NULL;
@@ -101,16 +140,23 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
         if (sb->budget)
             sb->spent += (uint64_t)count;
         if (!sb->budget || sb->spent < sb->budget) {
-            /* A thread left re-armed at 1 by an earlier window goes back to the normal pace. */
-            if (count != sb->period)
-                lua_sethook(L, sb_hook, LUA_MASKCOUNT, sb->period);
-            return;
+            /* One look at the clock per period: a few ns per thousand instructions. */
+            if (!isinf(sb->deadline) && mono_ms() >= sb->deadline) {
+                mark_late(sb, L);
+            } else {
+                /* A thread left re-armed at 1 by an earlier window goes back to the normal pace. */
+                if (count != sb->period)
+                    lua_sethook(L, sb_hook, LUA_MASKCOUNT, sb->period);
+                return;
+            }
         }
         sb->exceeded = 1;
     }
     lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
     if (!sb->open)
         luaL_error(L, "Lua code ran outside a plugin call");
+    if (sb->late)
+        luaL_error(L, "time limit of %d ms exceeded", (int)ceil(sb->limit_ms));
     luaL_error(L, "instruction budget of %I instructions exceeded", (lua_Integer)sb->budget);
 }
 
@@ -119,10 +165,15 @@ void sandbox_begin(lua_State *L, skh_call *call)
     sandbox *sb = sb_get(L);
     sb->open = 1;
     sb->exceeded = 0;
+    sb->late = 0;
     sb->spent = 0;
+    sb->allocs = 0;
     sb->mem_hit = 0;
     sb->call = call;
     sb->window++;
+    /* The call's own time (a request's time left), else the sandbox's. */
+    sb->limit_ms = call && call->timeout_ms > 0 ? call->timeout_ms : sb->timeout_ms;
+    sb->deadline = sb->limit_ms > 0 ? mono_ms() + sb->limit_ms : INFINITY;
     lua_sethook(sb->main, sb_hook, LUA_MASKCOUNT, sb->period);
 }
 
@@ -132,9 +183,11 @@ unsigned sandbox_end(lua_State *L)
     /* Give the garbage of a memory bomb back now, so the next call starts with room. */
     if (sb->mem_hit)
         lua_gc(L, LUA_GCCOLLECT);
-    unsigned flags = (sb->exceeded ? SANDBOX_TIMEOUT : 0u) | (sb->mem_hit ? SANDBOX_MEMORY : 0u);
+    unsigned flags = (sb->exceeded ? SANDBOX_TIMEOUT : 0u) | (sb->mem_hit ? SANDBOX_MEMORY : 0u) |
+                     (sb->late ? SANDBOX_LATE : 0u);
     sb->open = 0;
     sb->exceeded = 0;
+    sb->late = 0;
     sb->call = NULL;
     lua_sethook(sb->main, sb_hook, LUA_MASKCOUNT, 1);
     return flags;
@@ -153,6 +206,28 @@ uint64_t sandbox_window(lua_State *L)
 uint64_t sandbox_budget(lua_State *L)
 {
     return sb_get(L)->budget;
+}
+
+double sandbox_time_limit(lua_State *L)
+{
+    return sb_get(L)->limit_ms;
+}
+
+void sandbox_check_time(lua_State *L)
+{
+    sandbox *sb = sb_get(L);
+    if (!sb->open || sb->exceeded || isinf(sb->deadline) || mono_ms() < sb->deadline)
+        return;
+    mark_late(sb, L);
+    luaL_error(L, "time limit of %d ms exceeded", (int)ceil(sb->limit_ms));
+}
+
+void sandbox_check_subject(lua_State *L, const char *fn, size_t len)
+{
+    sandbox *sb = sb_get(L);
+    if (sb->pattern_max && len > sb->pattern_max)
+        luaL_error(L, "string.%s: subject of %I bytes exceeds the pattern limit of %I bytes", fn,
+                   (lua_Integer)len, (lua_Integer)sb->pattern_max);
 }
 
 size_t sandbox_memory_cap(lua_State *L)
@@ -388,30 +463,6 @@ static int sb_require(lua_State *L)
 
 /* ---------------------------------------------------------------- guards */
 
-/*
- * string.find/match/gmatch/gsub: matching runs inside C where the budget
- * hook cannot stop it, so the subject's size is capped.  That bounds the
- * common blow-ups, not all of them: a pattern with many backtracking items
- * can still be slow on a subject under the cap, which is why DESIGN §3.2
- * puts untrusted skills in a worker process the host can kill.
- * Upvalues: the original function, its name.
- */
-static int sb_pattern_guard(lua_State *L)
-{
-    sandbox *sb = sb_get(L);
-    if (sb->pattern_max && lua_type(L, 1) == LUA_TSTRING) {
-        size_t len;
-        lua_tolstring(L, 1, &len);
-        if (len > sb->pattern_max)
-            return luaL_error(L,
-                              "string.%s: subject of %I bytes exceeds the pattern limit of %I "
-                              "bytes",
-                              lua_tostring(L, lua_upvalueindex(2)), (lua_Integer)len,
-                              (lua_Integer)sb->pattern_max);
-    }
-    return call_original(L);
-}
-
 /* string.rep: refuse a result bigger than the memory cap with a message that says so. */
 static int sb_rep(lua_State *L)
 {
@@ -509,6 +560,30 @@ static int sb_tmove(lua_State *L)
     lua_Integer e = luaL_checkinteger(L, 3);
     if (e >= f)
         check_shift(L, "move", (lua_Unsigned)e - (lua_Unsigned)f + 1u);
+    return call_original(L);
+}
+
+/* table.sort's comparison when the script gives none: Lua's own, with a look at the clock. */
+static int sb_sort_less(lua_State *L)
+{
+    sandbox *sb = sb_get(L);
+    if ((++sb->compares & 255u) == 0)
+        sandbox_check_time(L);
+    lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
+    return 1;
+}
+
+/*
+ * table.sort without a comparator compares in C, unhooked: n log n over a
+ * table the memory cap allows is seconds.  With sb_sort_less it stops at the
+ * deadline; a script's own comparator is Lua and hooked already.
+ */
+static int sb_tsort(lua_State *L)
+{
+    if (lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        lua_pushcfunction(L, sb_sort_less);
+    }
     return call_original(L);
 }
 
@@ -706,6 +781,9 @@ static int sb_setup(lua_State *L)
     lua_getfield(L, -1, "move");
     lua_pushcclosure(L, sb_tmove, 1);
     lua_setfield(L, -2, "move");
+    lua_getfield(L, -1, "sort");
+    lua_pushcclosure(L, sb_tsort, 1);
+    lua_setfield(L, -2, "sort");
     lua_pop(L, 1);
 
     lua_getfield(L, g, "coroutine");
@@ -721,9 +799,8 @@ static int sb_setup(lua_State *L)
     int str = lua_gettop(L);
     lua_pushnil(L);
     lua_setfield(L, str, "dump");
-    static const char *const patterned[] = {"find", "match", "gmatch", "gsub"};
-    for (size_t i = 0; i < sizeof patterned / sizeof patterned[0]; i++)
-        wrap_field(L, str, patterned[i], sb_pattern_guard);
+    /* Pattern functions that watch the clock (lua_pattern.c) instead of Lua's own. */
+    lua_pattern_install(L, str);
     wrap_field(L, str, "rep", sb_rep);
     lua_pop(L, 1);
 
@@ -757,6 +834,8 @@ lua_State *sandbox_open(const plugin_limits *lim, const char *name, skh_error *e
     sb->period =
         sb->budget && sb->budget < SANDBOX_HOOK_PERIOD ? (int)sb->budget : SANDBOX_HOOK_PERIOD;
     sb->pattern_max = lim->lua_pattern_max;
+    sb->timeout_ms = lim->timeout_ms;
+    sb->deadline = INFINITY;
     sb->check_trust = lim->check_trust;
     sb->name = strdup(name ? name : "lua");
     sb->lua_path = lim->lua_path ? strdup(lim->lua_path) : NULL;

@@ -22,13 +22,18 @@
 lua_State *sandbox_open(const plugin_limits *lim, const char *name, skh_error *err);
 void sandbox_close(lua_State *L);
 
-/* Open a window: fresh instruction budget; call (may be NULL) is the current call. */
+/*
+ * Open a window: fresh instruction budget; call (may be NULL) is the
+ * current call; the window ends by call->timeout_ms, or without one by the
+ * limits' timeout_ms.
+ */
 void sandbox_begin(lua_State *L, skh_call *call);
 
 /* What went wrong in a window, as flags sandbox_end returns. */
 enum {
     SANDBOX_TIMEOUT = 1, /* the instruction budget ran out */
-    SANDBOX_MEMORY = 2   /* an allocation hit the memory cap */
+    SANDBOX_MEMORY = 2,  /* an allocation hit the memory cap */
+    SANDBOX_LATE = 4     /* with SANDBOX_TIMEOUT: it was the time limit, not the budget */
 };
 unsigned sandbox_end(lua_State *L);
 
@@ -38,6 +43,15 @@ uint64_t sandbox_window(lua_State *L);
 
 uint64_t sandbox_budget(lua_State *L);   /* instructions per window; 0 = unlimited */
 size_t sandbox_memory_cap(lua_State *L); /* bytes; 0 = unlimited */
+double sandbox_time_limit(lua_State *L); /* ms of the current (or last) window; 0 = unlimited */
+
+/*
+ * For C functions that loop (the pattern functions): past the window's
+ * deadline, stop the window and raise the time-limit error.
+ */
+void sandbox_check_time(lua_State *L);
+/* Refuse a pattern subject longer than lua.pattern_subject_max. */
+void sandbox_check_subject(lua_State *L, const char *fn, size_t len);
 
 /*
  * lua_pcall with a luaL_traceback message handler: a string error comes

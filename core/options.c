@@ -67,6 +67,32 @@ const cfg_option cfg_options[CFG__COUNT] = {
     [CFG_EVOLVE_WINDOW] = {"evolve.window", CFG_INT, "10", "SKILLHOST_EVOLVE_WINDOW",
                            "experimental", NULL, 1, 10000, "evolve.auto", NULL,
                            "executions of the serving variant auto-evolve looks at"},
+    [CFG_PLUGINS_ISOLATION] = {"plugins.isolation", CFG_ENUM, "process", "SKILLHOST_ISOLATION",
+                               "stable", "process|inline", 0, 0, NULL, NULL,
+                               "where a variant's .so plugin runs unless the variant says: in a "
+                               "worker process (a crash or hang is the call's error) or inline"},
+    [CFG_PLUGINS_TIMEOUT_MS] = {"plugins.timeout_ms", CFG_INT, "30000",
+                                "SKILLHOST_PLUGIN_TIMEOUT_MS", "stable", NULL, 1, 86400000, NULL,
+                                NULL,
+                                "wall-clock limit of a Lua or isolated .so plugin call that has no "
+                                "request deadline (evolvers, loading)"},
+    [CFG_LUA_POLICY_TIMEOUT_MS] = {"lua.policy_timeout_ms", CFG_INT, "500",
+                                   "SKILLHOST_LUA_POLICY_TIMEOUT_MS", "stable", NULL, 1, 86400000,
+                                   NULL, NULL,
+                                   "wall-clock limit of one policy call; past it the policy "
+                                   "decides nothing, as when it raises"},
+    [CFG_WORKER_MEMORY_MB] = {"isolation.memory_mb", CFG_INT, "1024",
+                              "SKILLHOST_ISOLATION_MEMORY_MB", "stable", NULL, 0, 1048576, NULL,
+                              NULL,
+                              "address space of an isolation worker, RLIMIT_AS (0 = unlimited)"},
+    [CFG_WORKER_FILES] = {"isolation.open_files", CFG_INT, "64", "SKILLHOST_ISOLATION_OPEN_FILES",
+                          "stable", NULL, 8, 1048576, NULL, NULL,
+                          "file descriptors an isolation worker may hold, RLIMIT_NOFILE"},
+    [CFG_WORKER_FILE_SIZE_MB] = {"isolation.file_size_mb", CFG_INT, "64",
+                                 "SKILLHOST_ISOLATION_FILE_SIZE_MB", "stable", NULL, 0, 1048576,
+                                 NULL, NULL,
+                                 "largest file an isolation worker may write, RLIMIT_FSIZE "
+                                 "(0 = unlimited)"},
 };
 
 int config_find(const char *name)

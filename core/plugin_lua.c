@@ -417,7 +417,11 @@ static int run_chunk(lua_State *L, const char *path, const char *text, size_t le
     unsigned flags = sandbox_end(L);
 
     int rc = SKH_OK;
-    if (flags & SANDBOX_TIMEOUT) {
+    if (flags & SANDBOX_LATE) {
+        rc = error_set_category(err, SKH_EPLUGIN, SKH_ERR_TIMEOUT, path,
+                                "%s: the time limit of %.0f ms was exceeded while loading", path,
+                                sandbox_time_limit(L));
+    } else if (flags & SANDBOX_TIMEOUT) {
         rc = error_set_category(err, SKH_EPLUGIN, SKH_ERR_TIMEOUT, path,
                                 "%s: the instruction budget of %llu instructions was exceeded "
                                 "while loading",
@@ -677,7 +681,11 @@ static int lp_run(plugin *p, const char *fn, json_t *input, skh_call *call, json
     json_decref(patterns);
     json_decref(context);
 
-    if (flags & SANDBOX_TIMEOUT) {
+    if (flags & SANDBOX_LATE) {
+        snprintf(msg, sizeof msg, "%s: %s exceeded its time limit of %.0f ms", p->path, fn,
+                 sandbox_time_limit(L));
+        call_fail(call, SKH_ERR_TIMEOUT, msg);
+    } else if (flags & SANDBOX_TIMEOUT) {
         snprintf(msg, sizeof msg, "%s: %s exceeded the instruction budget of %llu instructions",
                  p->path, fn, (unsigned long long)sandbox_budget(L));
         call_fail(call, SKH_ERR_TIMEOUT, msg);

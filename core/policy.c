@@ -99,6 +99,13 @@ int policy_set_open(const char *dir, const plugin_limits *lim, policy_set **out,
         ps->lim = *lim;
     else
         plugin_limits_default(&ps->lim);
+    /*
+     * Policies are the operator's own code, run in process (DESIGN §3.2),
+     * each call bounded by the policy time limit rather than a request's.
+     */
+    ps->lim.isolation = PLUGIN_ISOLATION_INLINE;
+    if (ps->lim.policy_timeout_ms > 0)
+        ps->lim.timeout_ms = ps->lim.policy_timeout_ms;
     /* The limits are copied; the string they point to must be too. */
     if (ps->lim.lua_path && !(ps->lua_path = strdup(ps->lim.lua_path)))
         goto nomem;

@@ -503,12 +503,20 @@ static const char migration_5[] =
 ");\n";
 
 /*
- * Version 6: one row per request (store_requests.c), so that a request whose
+ * Version 6: skill_variations.isolation is where the variant's .so runs
+ * ("process" or "inline"); NULL leaves it to the plugins.isolation key.
+ */
+static const char migration_6[] =
+"ALTER TABLE skill_variations ADD COLUMN isolation TEXT"
+" CHECK (isolation IS NULL OR isolation IN ('process', 'inline'));\n";
+
+/*
+ * Version 7: one row per request (store_requests.c), so that a request whose
  * process was killed between attempts is found and counted as "abandoned"
  * by the next process; before it, nothing counted it at all.  Requests
  * recorded before this version cannot be told apart and count as done.
  */
-static const char migration_6[] =
+static const char migration_7[] =
 "CREATE TABLE requests (\n"
 "  request_id TEXT PRIMARY KEY,\n"
 "  skill_id TEXT NOT NULL,\n"
@@ -525,7 +533,7 @@ static const char migration_6[] =
 // clang-format on
 
 static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
-                                         migration_5, migration_6};
+                                         migration_5, migration_6, migration_7};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

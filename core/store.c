@@ -55,7 +55,7 @@ enum stmt_id {
 /* Column order read by variant_from_row() and variant_json(). */
 #define VARIANT_COLUMNS                                                                            \
     "variation_id, skill_name, version, impl, impl_sha256, variation_content, patterns, state,"    \
-    " description, created_at"
+    " description, created_at, isolation"
 /*
  * The newest variant of the best state.  One indexed lookup per state,
  * stopping at the first found (COALESCE is lazy): an ORDER BY over the
@@ -82,8 +82,8 @@ static const char *const stmt_sql[S__COUNT] = {
     /* The version is computed inside the INSERT, under the write lock. */
     [S_VARIANT_INSERT] =
         "INSERT INTO skill_variations (variation_id, skill_name, version, variation_content, impl,"
-        " impl_sha256, patterns, state, description, created_at)"
-        " SELECT ?1 || '@v' || v, ?1, v, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM"
+        " impl_sha256, patterns, state, description, created_at, isolation)"
+        " SELECT ?1 || '@v' || v, ?1, v, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM"
         " (SELECT COALESCE(MAX(version), 0) + 1 AS v FROM skill_variations WHERE skill_name = ?1)"
         " RETURNING variation_id",
     [S_VARIANT_GET] = "SELECT " VARIANT_COLUMNS " FROM skill_variations WHERE variation_id = ?1",
@@ -806,6 +806,16 @@ int store_variant_add(store *st, const char *skill, const char *impl, const char
                       const char *content, const char *patterns_json, const char *state,
                       const char *description, char **variant_id, skh_error *err)
 {
+    return store_variant_add_isolated(st, skill, impl, impl_sha256, content, patterns_json, state,
+                                      description, NULL, variant_id, err);
+}
+
+int store_variant_add_isolated(store *st, const char *skill, const char *impl,
+                               const char *impl_sha256, const char *content,
+                               const char *patterns_json, const char *state,
+                               const char *description, const char *isolation, char **variant_id,
+                               skh_error *err)
+{
     char now[32];
     int rc;
 
@@ -860,7 +870,8 @@ int store_variant_add(store *st, const char *skill, const char *impl, const char
     if (store_bind_text(ins, 1, skill) | store_bind_text(ins, 2, content ? content : "") |
         store_bind_text(ins, 3, impl) | store_bind_text(ins, 4, impl_sha256 ? impl_sha256 : "") |
         store_bind_text(ins, 5, patterns_json) | store_bind_text(ins, 6, state) |
-        store_bind_text(ins, 7, description) | store_bind_text(ins, 8, now))
+        store_bind_text(ins, 7, description) | store_bind_text(ins, 8, now) |
+        (isolation && *isolation ? store_bind_text(ins, 9, isolation) : sqlite3_bind_null(ins, 9)))
         return store_tx_fail(st, bind_failed(st, ins, err, skill));
     rc = sqlite3_step(ins);
     if (rc != SQLITE_ROW) {
@@ -896,6 +907,7 @@ void store_variant_free(store_variant *v)
     free(v->state);
     free(v->description);
     free(v->created_at);
+    free(v->isolation);
     memset(v, 0, sizeof *v);
 }
 
@@ -914,7 +926,7 @@ static int variant_from_row(sqlite3_stmt *s, store_variant *v, skh_error *err)
         !(v->impl = col_dup(s, 3)) || !(v->impl_sha256 = col_dup(s, 4)) ||
         !(v->content = col_dup(s, 5)) || !(v->patterns = col_dup(s, 6)) ||
         !(v->state = col_dup(s, 7)) || !(v->description = col_dup(s, 8)) ||
-        !(v->created_at = col_dup(s, 9))) {
+        !(v->created_at = col_dup(s, 9)) || !(v->isolation = col_dup(s, 10))) {
         store_variant_free(v);
         return store_no_memory(err, "variant");
     }
@@ -1007,6 +1019,13 @@ static int variant_json(store *st, sqlite3_stmt *row, int detail, json_t **out, 
         "impl", text_json((const char *)sqlite3_column_text(row, 3)), "description",
         text_json((const char *)sqlite3_column_text(row, 8)), "patterns", patterns, "created_at",
         text_json((const char *)sqlite3_column_text(row, 9)));
+    /* Shown only when the variant chose; otherwise plugins.isolation decides. */
+    if (v && sqlite3_column_type(row, 10) != SQLITE_NULL &&
+        json_object_set_new(v, "isolation",
+                            text_json((const char *)sqlite3_column_text(row, 10)))) {
+        json_decref(v);
+        v = NULL;
+    }
     if (!v)
         return store_no_memory(err, id);
     if (detail) {

@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /*
  * PRAGMA application_id of every skillhost database ("SKH1"), so that file(1)
  * and skillhost itself can tell a workspace from another application's file.
@@ -92,6 +92,7 @@ typedef struct store_variant {
     char *state;    /* prototype|staged|production|archived */
     char *description;
     char *created_at;
+    char *isolation; /* "process" | "inline"; "" when plugins.isolation decides */
 } store_variant;
 
 void store_variant_free(store_variant *v); /* frees members, not v */
@@ -105,6 +106,12 @@ void store_variant_free(store_variant *v); /* frees members, not v */
 int store_variant_add(store *st, const char *skill, const char *impl, const char *impl_sha256,
                       const char *content, const char *patterns_json, const char *state,
                       const char *description, char **variant_id, skh_error *err);
+/* The same with the variant's own isolation ("process" | "inline"; NULL: the workspace's). */
+int store_variant_add_isolated(store *st, const char *skill, const char *impl,
+                               const char *impl_sha256, const char *content,
+                               const char *patterns_json, const char *state,
+                               const char *description, const char *isolation, char **variant_id,
+                               skh_error *err);
 /* By id ("skill@v2"). SKH_ENOTFOUND if absent. */
 int store_variant_get(store *st, const char *variant_id, store_variant *out, skh_error *err);
 /*

@@ -26,9 +26,9 @@ static const char sql_evolver_get[] = "SELECT evolver FROM skills WHERE skill_id
  */
 static const char sql_child_insert[] =
     "INSERT INTO skill_variations (variation_id, skill_name, version, variation_content, impl,"
-    " impl_sha256, patterns, state, parent_id, description, created_at)"
+    " impl_sha256, patterns, state, parent_id, description, created_at, isolation)"
     " SELECT p.skill_name || '@v' || n.v, p.skill_name, n.v, ?2, p.impl, p.impl_sha256,"
-    " COALESCE(?3, p.patterns), 'prototype', p.variation_id, ?4, ?5"
+    " COALESCE(?3, p.patterns), 'prototype', p.variation_id, ?4, ?5, p.isolation"
     " FROM skill_variations AS p,"
     " (SELECT COALESCE(MAX(version), 0) + 1 AS v FROM skill_variations"
     "  WHERE skill_name = (SELECT skill_name FROM skill_variations WHERE variation_id = ?1)) AS n"

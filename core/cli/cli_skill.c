@@ -11,10 +11,15 @@
 static int skill_add(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"impl", required_argument, NULL, 'i'},           {"content", required_argument, NULL, 'c'},
-        {"patterns", required_argument, NULL, 'p'},       {"state", required_argument, NULL, 's'},
-        {"description", required_argument, NULL, 'd'},    {"evolver", required_argument, NULL, 'e'},
-        {"positive-class", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+        {"impl", required_argument, NULL, 'i'},
+        {"content", required_argument, NULL, 'c'},
+        {"patterns", required_argument, NULL, 'p'},
+        {"state", required_argument, NULL, 's'},
+        {"description", required_argument, NULL, 'd'},
+        {"evolver", required_argument, NULL, 'e'},
+        {"positive-class", required_argument, NULL, 'P'},
+        {"isolation", required_argument, NULL, 'I'},
+        {NULL, 0, NULL, 0},
     };
     skh_variant_spec spec = {.struct_size = sizeof spec};
     const char *content_arg = NULL;
@@ -48,6 +53,12 @@ static int skill_add(cli *c, int argc, char **argv)
             break;
         case 'P':
             spec.positive_class = optarg;
+            break;
+        case 'I':
+            if (strcmp(optarg, "process") != 0 && strcmp(optarg, "inline") != 0)
+                return cli_usage(c, "skill add",
+                                 "--isolation: expected process or inline, got '%s'", optarg);
+            spec.isolation = optarg;
             break;
         case ':':
             return cli_usage(c, "skill add", "%s needs a value", argv[optind - 1]);

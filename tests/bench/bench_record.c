@@ -25,8 +25,13 @@
  * runs) and by the built-in C twin (an empty policies folder), waits
  * skipped by an injected clock.
  *
+ * A third (`bench_record isolation N`) prices process isolation: the
+ * recording path's request with the .so in its warm worker against the same
+ * request with the .so inline.
+ *
  *   bench_record [N] [normal|full] [POLICIES_DIR]
  *   bench_record policy [N] POLICIES_DIR
+ *   bench_record isolation [N]
  */
 #include "config.h"
 
@@ -271,8 +276,71 @@ static int bench_policy(int n, const char *policies)
     return system(cmd) == 0 ? 0 : 1;
 }
 
+/*
+ * Process isolation's price (DESIGN §3.4): the same request (the C
+ * keyword_classifier, recorded, no after-request policy) on a host whose
+ * .so runs in its warm worker and on one where it runs inline, alternating
+ * in rounds; the median of the per-round ratios.
+ */
+static int bench_isolation(int n)
+{
+    char dir[] = "/tmp/skh-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp", "failed");
+    char proc_db[PATH_MAX], inl_db[PATH_MAX], empty[PATH_MAX];
+    snprintf(proc_db, sizeof proc_db, "%s/process.db", dir);
+    snprintf(inl_db, sizeof inl_db, "%s/inline.db", dir);
+    snprintf(empty, sizeof empty, "%s/no-policies", dir);
+    if (mkdir(empty, 0755) != 0)
+        die(empty, "mkdir failed");
+    setenv("SKILLHOST_DURABILITY", "normal", 1);
+    setenv("SKILLHOST_ISOLATION", "process", 1);
+    skh_host *proc = bench_host(proc_db, empty, "spam", "keyword_classifier.so", NULL);
+    setenv("SKILLHOST_ISOLATION", "inline", 1);
+    skh_host *inl = bench_host(inl_db, empty, "spam", "keyword_classifier.so", NULL);
+    unsetenv("SKILLHOST_ISOLATION");
+    api_round(proc, 20); /* warm: the worker started, statements prepared */
+    api_round(inl, 20);
+    int per = 100, rounds = n / per > 0 ? n / per : 1;
+    double tp = 0, ti = 0;
+    double *ratio = calloc((size_t)rounds, sizeof *ratio);
+    if (!ratio)
+        die("bench", "out of memory");
+    for (int r = 0; r < rounds; r++) {
+        double a, b;
+        if (r % 2) {
+            a = api_round(proc, per);
+            b = api_round(inl, per);
+        } else {
+            b = api_round(inl, per);
+            a = api_round(proc, per);
+        }
+        tp += a;
+        ti += b;
+        ratio[r] = a / b;
+    }
+    int total = per * rounds;
+    printf("process isolation (C keyword_classifier, recorded, %d requests each, %d rounds):\n",
+           total, rounds);
+    printf("  isolation = process (warm worker)     %9.1f us per request\n", 1e6 * tp / total);
+    printf("  isolation = inline                    %9.1f us per request\n", 1e6 * ti / total);
+    printf("  ratio process/inline, median of rounds %7.2f   (target <= 1.3)\n",
+           median(ratio, rounds));
+    printf("  ratio process/inline, all rounds       %7.2f\n", tp / ti);
+    printf("  the worker's round trip costs         %9.1f us per request\n",
+           1e6 * (tp - ti) / total);
+    free(ratio);
+    skh_host_close(proc);
+    skh_host_close(inl);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "isolation") == 0)
+        return bench_isolation(argc > 2 ? atoi(argv[2]) : 2000);
     if (argc > 1 && strcmp(argv[1], "policy") == 0)
         return bench_policy(argc > 2 ? atoi(argv[2]) : 2000, argc > 3 ? argv[3] : "policies");
     int n = argc > 1 ? atoi(argv[1]) : 2000;
@@ -294,6 +362,8 @@ int main(int argc, char **argv)
     if (access(probe, R_OK) != 0)
         die(probe, "not readable: pass the shipped policies folder");
     setenv("SKILLHOST_DURABILITY", full ? "full" : "normal", 1);
+    /* The recording path's own cost: the .so inline; isolation's price is its own line. */
+    setenv("SKILLHOST_ISOLATION", "inline", 1);
 
     /* The recording path: no policy files, so no after-request checks. */
     skh_host *bare = bench_host(bare_db, empty, "spam", "keyword_classifier.so", NULL);

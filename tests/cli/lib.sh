@@ -34,6 +34,11 @@ not_ok() {
     if [ -f "$WORK/err" ]; then sed 's/^/# stderr: /' "$WORK/err" | head -20; fi
 }
 
+# Under valgrind everything runs ~50x slower: policies get room (lua.policy_timeout_ms).
+if [ "${SKH_VALGRIND:-0}" = 1 ]; then
+    export SKILLHOST_LUA_POLICY_TIMEOUT_MS="${SKILLHOST_LUA_POLICY_TIMEOUT_MS:-20000}"
+fi
+
 # skh ARGS...: run skillhost; stdout in $WORK/out, stderr in $WORK/err, status in $status.
 skh() {
     if [ "${SKH_VALGRIND:-0}" = 1 ]; then

@@ -184,7 +184,7 @@ static void t_schema_created(void **state)
     };
     sqlite3 *db = raw_open(fx->path);
     assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
-    assert_int_equal(STORE_SCHEMA_VERSION, 6);
+    assert_int_equal(STORE_SCHEMA_VERSION, 7);
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[1024];
         sqlite3_stmt *s = NULL;
@@ -355,6 +355,8 @@ static void t_newer_schema_refused(void **state)
 }
 
 /* What version 5 added, taken away again: a database as version 4 left it. */
+/* What version 6 added (skill_variations.isolation). */
+#define V6_UNDO "ALTER TABLE skill_variations DROP COLUMN isolation; "
 #define V5_UNDO                                                                                    \
     "DROP TABLE hourly_rollups; DROP TABLE anomalies; DROP TABLE anomaly_scans;"                   \
     " DROP TABLE recommend_docs; DROP TABLE recommend_fts; DROP TABLE recommend_state;"            \
@@ -398,7 +400,7 @@ static void t_migrates_from_v4(void **state)
     sqlite3 *db = raw_open(fx->path);
     int live = db_int(db, "SELECT SUM(executions) FROM hourly_rollups", NULL);
     assert_int_equal(live, 2);
-    raw_exec(db, V5_UNDO "DROP TABLE requests; PRAGMA user_version = 4");
+    raw_exec(db, V6_UNDO V5_UNDO "DROP TABLE requests; PRAGMA user_version = 4");
     sqlite3_close(db);
 
     assert_int_equal(store_open(fx->path, NULL, &fx->st, &err), SKH_OK);
@@ -444,9 +446,10 @@ static void t_migrates_from_v1(void **state)
     fx->st = NULL;
     sqlite3 *db = raw_open(fx->path);
     /* Undo what versions 2 and up added, so the file is what version 1 wrote. */
-    raw_exec(db, V5_UNDO "ALTER TABLE executions DROP COLUMN skipped; DROP TABLE client_sessions;"
-                         " DROP TABLE shadow_decisions; DROP TABLE requests;"
-                         " PRAGMA user_version = 1");
+    raw_exec(db, V6_UNDO V5_UNDO
+             "ALTER TABLE executions DROP COLUMN skipped; DROP TABLE client_sessions;"
+             " DROP TABLE shadow_decisions; DROP TABLE requests;"
+             " PRAGMA user_version = 1");
     sqlite3_close(db);
 
     if (store_open(fx->path, NULL, &fx->st, &err) != SKH_OK)

@@ -106,6 +106,14 @@ typedef struct skh_variant_spec {
      * "negative" or "no").
      */
     const char *positive_class;
+    /*
+     * Where the variant's shared-object plugin runs: "process" (a worker
+     * process, so a crash, exit() or hang is the call's error) or "inline"
+     * (in the host: faster, for plugins you trust).  NULL: the workspace's
+     * plugins.isolation, "process" by default.  Refused for Lua and exec:
+     * plugins, which are sandboxed or separate processes already.
+     */
+    const char *isolation;
 } skh_variant_spec;
 
 /* Register a new variant; *variant_id (e.g. "spam@v2") is skh_free()d by the caller. */
