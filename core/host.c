@@ -21,12 +21,24 @@
 #include "evolve.h"
 #include "host_internal.h"
 #include "store_evaluate.h"
+#include "text.h"
 
 #define DEFAULT_DB_PATH ".skillhost/skillhost.db"
 
 SKH_EXPORT const char *skh_host_db_path(const skh_host *host)
 {
     return host->db_path;
+}
+
+SKH_EXPORT int skh_text_check(const char *what, const char *s, size_t n, skh_error *err)
+{
+    error_clear(err);
+    return text_check(what ? what : "text", s, n, err);
+}
+
+SKH_EXPORT int skh_number_parse(const char *text, int integer, double *out)
+{
+    return text_number(text, integer, out) == 0 ? SKH_OK : SKH_EINVAL;
 }
 
 SKH_EXPORT int skh_workspace_check(const char *db_path, skh_error *err)
@@ -160,6 +172,13 @@ SKH_EXPORT int skh_host_open(const skh_host_options *opts, skh_host **out, skh_e
     if ((now.durability_full != so.durability_full || now.busy_timeout_ms != so.busy_timeout_ms) &&
         (rc = store_apply_settings(host->st, &now, err)) != SKH_OK)
         goto fail;
+    /*
+     * Requests a killed process left between attempts are counted now
+     * (issue 9 item 12).  A failure here (the database locked past the busy
+     * timeout) leaves them for the next process; it does not stop this one.
+     */
+    skh_error ignored;
+    store_requests_sweep(host->st, NULL, &ignored);
     apply_limits(host);
     rc = policy_set_open(host->policies_dir, &host->limits, &host->policies, err);
     if (rc)

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "options.h"
+#include "text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -162,10 +163,8 @@ int config_parse(cfg_id id, const char *text, cfg_value *out, const char *what, 
         break;
     case CFG_INT:
     case CFG_REAL:
-        errno = 0;
-        num = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(num) ||
-            (o->type == CFG_INT && num != floor(num)))
+        (void)end;
+        if (text_number(text, o->type == CFG_INT, &num) != 0)
             return error_set(err, SKH_EINVAL, what, "%s: expected %s, got '%s'", o->name,
                              o->type == CFG_INT ? "an integer" : "a number", text);
         if (num < o->min || num > o->max)

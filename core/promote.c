@@ -84,13 +84,13 @@ static int step_allowed(const char *variant, const char *state, const char *to_s
 
 /*
  * A policy that fails decides nothing: kept in decisions (verdict "error")
- * and reported on stderr, as host_policy_decide does, but with the file
- * and sha256 this gate knows.
+ * with the file and sha256 this gate knows.  Not printed here: every path
+ * that records also returns the error, and the caller (the CLI) prints it,
+ * once.
  */
 static void record_policy_error(skh_host *host, const char *skill, const char *variant,
                                 json_t *facts, const policy_info *info, const char *message)
 {
-    fprintf(stderr, "skillhost: %s (policy promotion decided nothing)\n", message);
     json_t *seen = json_pack("{s:O?, s:s}", "facts", facts, "error", message);
     char *observed = seen ? json_dumps(seen, SKH_JSON_FLAGS) : NULL;
     store_decision d = {.skill = skill,

@@ -509,10 +509,31 @@ static const char migration_5[] =
 static const char migration_6[] =
 "ALTER TABLE skill_variations ADD COLUMN isolation TEXT"
 " CHECK (isolation IS NULL OR isolation IN ('process', 'inline'));\n";
+
+/*
+ * Version 7: one row per request (store_requests.c), so that a request whose
+ * process was killed between attempts is found and counted as "abandoned"
+ * by the next process; before it, nothing counted it at all.  Requests
+ * recorded before this version cannot be told apart and count as done.
+ */
+static const char migration_7[] =
+"CREATE TABLE requests (\n"
+"  request_id TEXT PRIMARY KEY,\n"
+"  skill_id TEXT NOT NULL,\n"
+"  status TEXT NOT NULL CHECK (status IN ('running','done','abandoned')),\n"
+"  attempts INTEGER NOT NULL DEFAULT 0,\n"         /* the highest attempt recorded */
+"  owner TEXT,\n"                                  /* BOOT_ID/PID/START of the recording process */
+"  started_at TEXT NOT NULL,\n"
+"  ended_at TEXT\n"
+") WITHOUT ROWID;\n"
+"CREATE INDEX requests_running ON requests(status) WHERE status = 'running';\n"
+"INSERT INTO requests (request_id, skill_id, status, attempts, started_at, ended_at)\n"
+"  SELECT request_id, MIN(skill_id), 'done', MAX(attempt), MIN(timestamp), MAX(timestamp)\n"
+"  FROM executions GROUP BY request_id;\n";
 // clang-format on
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3,
-                                         migration_4, migration_5, migration_6};
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4,
+                                         migration_5, migration_6, migration_7};
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -23,6 +23,7 @@
 #include "schema.h"
 #include "store.h"
 #include "store_internal.h"
+#include "text.h"
 
 enum stmt_id {
     S_BEGIN_WRITE,
@@ -158,6 +159,13 @@ int store_db_error(store *st, int rc, skh_error *err, const char *fmt, ...)
                          st->busy_timeout_ms, doing);
     case SQLITE_FULL:
         return error_set(err, SKH_ESTORE, st->path, "disk full: %s: %s", doing, msg);
+    case SQLITE_IOERR: {
+        /* The system's reason: "File too large" past `ulimit -f`, EIO, ENOSPC... */
+        int e = sqlite3_system_errno(st->db);
+        if (e)
+            return error_set(err, SKH_ESTORE, st->path, "%s: %s (%s)", doing, msg, strerror(e));
+        return error_set(err, SKH_ESTORE, st->path, "%s: %s", doing, msg);
+    }
     case SQLITE_NOMEM:
         return error_set(err, SKH_ENOMEM, st->path, "out of memory: %s", doing);
     default:
@@ -833,6 +841,10 @@ int store_variant_add_isolated(store *st, const char *skill, const char *impl,
                          patterns_json);
     if (!description)
         description = "";
+    if ((rc = text_check_str("impl", impl, err)) != SKH_OK ||
+        (rc = text_check_str("content", content, err)) != SKH_OK ||
+        (rc = text_check_str("description", description, err)) != SKH_OK)
+        return rc;
     store_timestamp(now);
 
     sqlite3_stmt *ensure = prep(st, S_SKILL_ENSURE, err);
@@ -1000,14 +1012,17 @@ static int variant_json(store *st, sqlite3_stmt *row, int detail, json_t **out, 
         return error_set(err, SKH_ESTORE, st->path,
                          "variant %s: stored patterns are not a JSON array", id ? id : "?");
     }
-    json_t *v = json_pack("{s:s?, s:i, s:s?, s:s?, s:s?, s:o, s:s?}", "id", id, "version",
-                          sqlite3_column_int(row, 2), "state", sqlite3_column_text(row, 7), "impl",
-                          sqlite3_column_text(row, 3), "description", sqlite3_column_text(row, 8),
-                          "patterns", patterns, "created_at", sqlite3_column_text(row, 9));
+    /* Text another program may have written is repaired, never a false "out of memory". */
+    json_t *v = json_pack(
+        "{s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id", text_json(id), "version",
+        sqlite3_column_int(row, 2), "state", text_json((const char *)sqlite3_column_text(row, 7)),
+        "impl", text_json((const char *)sqlite3_column_text(row, 3)), "description",
+        text_json((const char *)sqlite3_column_text(row, 8)), "patterns", patterns, "created_at",
+        text_json((const char *)sqlite3_column_text(row, 9)));
     /* Shown only when the variant chose; otherwise plugins.isolation decides. */
     if (v && sqlite3_column_type(row, 10) != SQLITE_NULL &&
         json_object_set_new(v, "isolation",
-                            json_string((const char *)sqlite3_column_text(row, 10)))) {
+                            text_json((const char *)sqlite3_column_text(row, 10)))) {
         json_decref(v);
         v = NULL;
     }
@@ -1103,10 +1118,11 @@ static int skill_json(store *st, const char *skill, const char *description, int
         json_decref(variants);
         return rc;
     }
-    sk = json_pack("{s:s, s:s, s:s?, s:o}", "skill", skill, "description",
-                   description ? description : "", "serving",
-                   rc == SQLITE_ROW ? (const char *)sqlite3_column_text(serving, 0) : NULL,
-                   "variants", variants);
+    sk = json_pack(
+        "{s:o, s:o, s:o, s:o}", "skill", text_json(skill), "description",
+        text_json(description ? description : ""), "serving",
+        text_json(rc == SQLITE_ROW ? (const char *)sqlite3_column_text(serving, 0) : NULL),
+        "variants", variants);
     store_stmt_done(serving);
     if (!sk)
         return store_no_memory(err, skill);
@@ -1308,6 +1324,8 @@ int store_record_execution(store *st, const store_execution *ex, skh_error *err)
     if ((rc = store_stmt_run(st, counter, err, "counting execution", ex->execution_id)) != SKH_OK)
         return store_tx_fail(st, rc);
     if (!ex->evaluation && (rc = store_rollup_add(st, ex, err)) != SKH_OK)
+        return store_tx_fail(st, rc);
+    if ((rc = store_request_mark(st, ex, now, err)) != SKH_OK)
         return store_tx_fail(st, rc);
     if (ex->end && (rc = store_request_end_write(st, ex, now, err)) != SKH_OK)
         return store_tx_fail(st, rc);

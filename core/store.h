@@ -13,7 +13,7 @@
 #include <skillhost/host.h>
 
 /* The schema version this binary writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /*
  * PRAGMA application_id of every skillhost database ("SKH1"), so that file(1)
  * and skillhost itself can tell a workspace from another application's file.
@@ -49,6 +49,15 @@ int store_open(const char *path, const store_options *opts, store **out, skh_err
  * or changes the file.
  */
 int store_check(const char *path, skh_error *err);
+/*
+ * Mark the requests whose recording process is gone while they were still
+ * running (killed between attempts) as "abandoned" and count them:
+ * total_requests, abandoned_requests, and react_retry_count when they made
+ * more than one attempt; each in its own transaction, so of several
+ * processes sweeping at once exactly one counts a request.  *abandoned (may
+ * be NULL): how many this call marked.  skh_host_open() runs it.
+ */
+int store_requests_sweep(store *st, long *abandoned, skh_error *err);
 /*
  * Change the busy timeout and synchronous of an open store (create is
  * ignored): the host learns the workspace's store.* options only once the

@@ -76,6 +76,12 @@ int store_tx_commit(store *st, skh_error *err);
 int store_tx_fail(store *st, int rc);
 void store_tx_rollback(store *st);
 
+/*
+ * The request's row in `requests`, inside store_record_execution's
+ * transaction: "running" and owned by this process, or "done" on the last
+ * attempt (store_requests.c).
+ */
+int store_request_mark(store *st, const store_execution *ex, const char *now, skh_error *err);
 /* The request bookkeeping of store_record_execution, inside its transaction (store_events.c). */
 int store_request_end_write(store *st, const store_execution *ex, const char *now, skh_error *err);
 

@@ -91,6 +91,8 @@ int cli_wants_help(int argc, char **argv);
 void cli_take_globals(cli *c, int *argc, char **argv, const struct option *opts, int leading);
 /* Print j as the JSON answer (pretty when stdout is a terminal); steals j. */
 void cli_print_json(json_t *j);
+/* On a terminal, show control characters in stdout and stderr escaped (cli_term.c). */
+void cli_term_guard(void);
 /* "TEXT", "@FILE" or "@-": the text itself, a file's contents, or stdin; malloc'd. */
 int cli_read_arg(const char *arg, const char *flag, char **out, skh_error *err);
 

@@ -22,13 +22,7 @@ static int nomem(const cli *c, const char *what)
 
 static int parse_number(const char *s, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno != 0 || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
+    return skh_number_parse(s, 0, out) == SKH_OK ? 0 : -1;
 }
 
 static int ab_start(cli *c, int argc, char **argv)
@@ -56,7 +50,7 @@ static int ab_start(cli *c, int argc, char **argv)
             spec.weight = v;
             break;
         case 'n':
-            if (parse_number(optarg, &v) != 0 || v < 1 || v != floor(v) || v > 1e9)
+            if (skh_number_parse(optarg, 1, &v) != SKH_OK || v < 1 || v > 1e9)
                 return cli_usage(c, "ab start", "--target must be a whole number >= 1, got '%s'",
                                  optarg);
             spec.target = (long)v;

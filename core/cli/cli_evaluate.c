@@ -85,9 +85,8 @@ int cmd_evaluate(cli *c, int argc, char **argv)
             cases = optarg;
             break;
         case 'J': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end || n < 1 || n > 64)
+            double n;
+            if (skh_number_parse(optarg, 1, &n) != SKH_OK || n < 1 || n > 64)
                 return cli_usage(c, "evaluate", "--jobs: '%s' is not a number from 1 to 64",
                                  optarg);
             jobs = (unsigned)n;

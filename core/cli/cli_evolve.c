@@ -11,10 +11,8 @@
 
 static int parse_weight(const char *s, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0 && v <= 100))
+    double v;
+    if (skh_number_parse(s, 0, &v) != SKH_OK || !(v > 0 && v <= 100))
         return -1;
     *out = v;
     return 0;
@@ -22,12 +20,10 @@ static int parse_weight(const char *s, double *out)
 
 static int parse_target(const char *s, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1)
+    double v;
+    if (skh_number_parse(s, 1, &v) != SKH_OK || v < 1 || v > 1e9)
         return -1;
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 

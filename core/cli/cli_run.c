@@ -12,10 +12,7 @@
 
 static int parse_number(const char *text, double *out)
 {
-    char *end;
-    errno = 0;
-    *out = strtod(text, &end);
-    return errno == 0 && end != text && *end == '\0' && isfinite(*out);
+    return skh_number_parse(text, 0, out) == SKH_OK;
 }
 
 /* Text mode: the output object on stdout, a one-line account on stderr. */
@@ -74,7 +71,7 @@ int cmd_run(cli *c, int argc, char **argv)
             eo.key = optarg;
             break;
         case 'm':
-            if (!parse_number(optarg, &num) || num < 1 || num > 100 || num != floor(num))
+            if (skh_number_parse(optarg, 1, &num) != SKH_OK || num < 1 || num > 100)
                 return cli_usage(c, "run", "--max-iter: expected an integer 1..100, got '%s'",
                                  optarg);
             eo.max_iterations = (int)num;

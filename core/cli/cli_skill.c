@@ -30,6 +30,10 @@ static int skill_add(cli *c, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (ch) {
         case 'i':
+            if (spec.impl)
+                return cli_usage(c, "skill add",
+                                 "--impl given twice ('%s' and '%s'); a variant has one", spec.impl,
+                                 optarg);
             spec.impl = optarg;
             break;
         case 'c':

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -49,8 +50,13 @@ int cli_usage(const cli *c, const char *verb, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "skillhost: %s: %s\ntry 'skillhost %s --help'\n", verb, msg, verb);
-    if (c->json)
-        cli_print_json(json_pack("{s:{s:i, s:s}}", "error", "code", SKH_EINVAL, "message", msg));
+    if (c->json) {
+        /* The same shape as cli_error's: one error object everywhere. */
+        char full[600];
+        snprintf(full, sizeof full, "%s: %s", verb, msg);
+        cli_print_json(json_pack("{s:{s:i, s:s, s:s}}", "error", "code", SKH_EINVAL, "message",
+                                 full, "category", "none"));
+    }
     return 2;
 }
 
@@ -187,7 +193,8 @@ void cli_trace(const char *fmt, ...)
     fprintf(stderr, "skillhost: trace: %s\n", line);
 }
 
-static char *read_stream(FILE *f)
+/* The whole stream, NUL-terminated; *len excludes the terminator.  NULL on a read error. */
+static char *read_stream(FILE *f, size_t *len_out)
 {
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -205,37 +212,73 @@ static char *read_stream(FILE *f)
             buf = grown;
         }
     }
+    if (buf && ferror(f)) {
+        free(buf);
+        return NULL;
+    }
     if (buf)
         buf[len] = '\0';
+    *len_out = len;
     return buf;
 }
 
+static int read_arg_error(skh_error *err, int code, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    err->code = code;
+    err->category = 0;
+    snprintf(err->what, sizeof err->what, "%s", what);
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/*
+ * The text of an argument: the argument itself, or a file's or stdin's
+ * whole contents.  Either way it must be UTF-8 without NUL bytes (issue 9
+ * items 9 and 10): a file is never silently cut at a NUL, and a folder says
+ * so instead of reading as empty.
+ */
 int cli_read_arg(const char *arg, const char *flag, char **out, skh_error *err)
 {
+    size_t len = 0;
     *out = NULL;
     if (arg[0] != '@') {
-        *out = strdup(arg);
-        goto done;
+        if (skh_text_check(flag, arg, strlen(arg), err))
+            return err->code;
+        if (!(*out = strdup(arg)))
+            return read_arg_error(err, SKH_ENOMEM, flag, "out of memory");
+        return 0;
     }
     const char *path = arg + 1;
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (!f) {
-        err->code = SKH_ENOTFOUND;
-        err->category = 0;
-        snprintf(err->what, sizeof err->what, "%s", path);
-        snprintf(err->message, sizeof err->message, "cannot read %s: %s", flag, strerror(errno));
-        return SKH_ENOTFOUND;
+    int from_stdin = strcmp(path, "-") == 0;
+    FILE *f = from_stdin ? stdin : fopen(path, "r");
+    if (!f)
+        return read_arg_error(err, errno == ENOENT ? SKH_ENOTFOUND : SKH_EINVAL, path,
+                              "cannot read %s: %s", flag, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (!from_stdin)
+            fclose(f);
+        return read_arg_error(err, SKH_EINVAL, path, "cannot read %s: %s", flag, strerror(EISDIR));
     }
-    *out = read_stream(f);
-    if (f != stdin)
+    errno = 0;
+    *out = read_stream(f, &len);
+    int e = errno;
+    int failed = !*out && ferror(f);
+    if (!from_stdin)
         fclose(f);
-done:
-    if (!*out) {
-        err->code = SKH_ENOMEM;
-        err->category = 0;
-        snprintf(err->what, sizeof err->what, "%s", flag);
-        snprintf(err->message, sizeof err->message, "out of memory");
-        return SKH_ENOMEM;
+    if (failed)
+        return read_arg_error(err, SKH_EINVAL, path, "cannot read %s: %s", flag,
+                              strerror(e ? e : EIO));
+    if (!*out)
+        return read_arg_error(err, SKH_ENOMEM, flag, "out of memory");
+    if (skh_text_check(path, *out, len, err)) {
+        snprintf(err->what, sizeof err->what, "%s %s", flag, arg);
+        free(*out);
+        *out = NULL;
+        return err->code;
     }
     return 0;
 }

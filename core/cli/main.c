@@ -8,9 +8,11 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 
 #include "cli.h"
@@ -210,6 +212,56 @@ int cmd_init(cli *c, int argc, char **argv)
     return 0;
 }
 
+/*
+ * Every argument is text that may be stored, printed or put in JSON: refuse
+ * one that is not UTF-8 before any verb sees it, naming its flag (issue 9
+ * item 9).  File names are arguments too; a name that is not UTF-8 could
+ * not be shown in --json output either.
+ */
+static int check_arguments(const cli *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        skh_error err;
+        const char *eq = argv[i][0] == '-' ? strchr(argv[i], '=') : NULL;
+        /* --flag=VALUE: the offset is counted in VALUE, as for --flag VALUE. */
+        if (eq && skh_text_check(argv[i], argv[i], (size_t)(eq - argv[i]), &err) == SKH_OK) {
+            if (skh_text_check(argv[i], eq + 1, strlen(eq + 1), &err) == SKH_OK)
+                continue;
+            snprintf(err.what, sizeof err.what, "%.*s", (int)(eq - argv[i]), argv[i]);
+            return cli_error(c, &err);
+        }
+        if (!eq && skh_text_check(argv[i], argv[i], strlen(argv[i]), &err) == SKH_OK)
+            continue;
+        if (i > 1 && argv[i - 1][0] == '-' && argv[i - 1][1] && !strchr(argv[i - 1], '='))
+            snprintf(err.what, sizeof err.what, "%s", argv[i - 1]);
+        else
+            snprintf(err.what, sizeof err.what, "argument %d", i);
+        return cli_error(c, &err);
+    }
+    return 0;
+}
+
+/*
+ * SKILLHOST_LOG is read where a log line is printed (call.c, cli_trace),
+ * which would quietly ignore a level it does not know: refuse it up front,
+ * as a bad value of any other variable is refused.
+ */
+static int check_log_level(const cli *c)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "warning", "error", "trace"};
+    const char *v = getenv("SKILLHOST_LOG");
+    if (!v || !*v)
+        return 0;
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcasecmp(v, levels[i]) == 0)
+            return 0;
+    skh_error err = {.code = SKH_EINVAL};
+    snprintf(err.what, sizeof err.what, "SKILLHOST_LOG");
+    snprintf(err.message, sizeof err.message,
+             "expected one of debug, info, warn, error, trace, got '%.200s'", v);
+    return cli_error(c, &err);
+}
+
 static int print_version(const cli *c)
 {
     if (c->json)
@@ -268,6 +320,12 @@ int main(int argc, char **argv)
 {
     cli c = {0};
     /*
+     * Past `ulimit -f`, a write raises SIGXFSZ, whose default kills the
+     * process (exit 153) after SQLite may have committed: ignored, the write
+     * fails with EFBIG, SQLite reports it, and the store error exits 4.
+     */
+    signal(SIGXFSZ, SIG_IGN);
+    /*
      * Adopt what a skill's program leaves behind in a session of its own
      * (setsid), so the runner can kill it when the call ends (core/proc.h).
      */
@@ -311,6 +369,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    cli_term_guard();
+    int bad = check_arguments(&c, argc, argv);
+    if (!bad)
+        bad = check_log_level(&c);
+    if (bad)
+        return bad;
     const char *verb = argv[optind];
     for (const cli_verb *v = cli_verbs; v->name; v++) {
         if (strcmp(v->name, verb) == 0) {
@@ -319,5 +383,12 @@ int main(int argc, char **argv)
             return rc;
         }
     }
-    return unknown_verb(verb);
+    int rc = unknown_verb(verb);
+    if (c.json) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%.200s: unknown verb", verb);
+        cli_print_json(json_pack("{s:{s:i, s:s, s:s}}", "error", "code", SKH_EINVAL, "message", msg,
+                                 "category", "none"));
+    }
+    return rc;
 }

@@ -25,7 +25,7 @@ expect 0 "init creates the workspace" init
 [ -f "$SKILLHOST_DB" ] && ok "database file exists" || not_ok "database file exists"
 expect 0 "init is idempotent" init
 same "$(sql 'PRAGMA journal_mode')" "wal" "database is in WAL mode"
-same "$(sql 'PRAGMA user_version')" "6" "schema version is 6"
+same "$(sql 'PRAGMA user_version')" "7" "schema version is 7"
 
 expect 0 "init --json" --json init
 out_has '"ready": true' "init --json answers an object"

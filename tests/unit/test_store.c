@@ -180,10 +180,11 @@ static void t_schema_created(void **state)
                       " policy_file, policy_sha256, timestamp"},
         {"circuit_breakers", "variant_id, state, failures, opened_at, half_open_at"},
         {"config", "key, value, updated_at"},
+        {"requests", "request_id, skill_id, status, attempts, owner, started_at, ended_at"},
     };
     sqlite3 *db = raw_open(fx->path);
     assert_int_equal(db_int(db, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
-    assert_int_equal(STORE_SCHEMA_VERSION, 6);
+    assert_int_equal(STORE_SCHEMA_VERSION, 7);
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[1024];
         sqlite3_stmt *s = NULL;
@@ -399,7 +400,7 @@ static void t_migrates_from_v4(void **state)
     sqlite3 *db = raw_open(fx->path);
     int live = db_int(db, "SELECT SUM(executions) FROM hourly_rollups", NULL);
     assert_int_equal(live, 2);
-    raw_exec(db, V6_UNDO V5_UNDO "PRAGMA user_version = 4");
+    raw_exec(db, V6_UNDO V5_UNDO "DROP TABLE requests; PRAGMA user_version = 4");
     sqlite3_close(db);
 
     assert_int_equal(store_open(fx->path, NULL, &fx->st, &err), SKH_OK);
@@ -447,7 +448,7 @@ static void t_migrates_from_v1(void **state)
     /* Undo what versions 2 and up added, so the file is what version 1 wrote. */
     raw_exec(db, V6_UNDO V5_UNDO
              "ALTER TABLE executions DROP COLUMN skipped; DROP TABLE client_sessions;"
-             " DROP TABLE shadow_decisions;"
+             " DROP TABLE shadow_decisions; DROP TABLE requests;"
              " PRAGMA user_version = 1");
     sqlite3_close(db);
 
@@ -462,6 +463,8 @@ static void t_migrates_from_v1(void **state)
                      0);
     assert_int_equal(db_int(db, "SELECT skipped FROM executions WHERE execution_id = 'e2'", NULL),
                      1);
+    /* Migration 3 counts the requests recorded before it as done. */
+    assert_int_equal(db_int(db, "SELECT COUNT(*) FROM requests WHERE status = 'done'", NULL), 1);
     sqlite3_close(db);
     free(v1);
 }
@@ -1128,6 +1131,79 @@ static int teardown_vfs(void **state)
 
 /* ---- several processes ---------------------------------------------------- */
 
+/*
+ * Issue 9 item 12: a request whose process died between attempts is marked
+ * abandoned and counted once by the next sweep; a live owner's is left alone.
+ */
+static void t_abandoned_requests(void **state)
+{
+    store_fixture *fx = *state;
+    char *v1 = add_variant(fx->st, "spam", NULL);
+    skh_error err = {0};
+    long n = -1;
+    long long v = 0;
+
+    /* This process's own running request: alive, not swept. */
+    store_execution ex = make_ex("live-1", v1);
+    ex.request_id = "live";
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+
+    /* A child records two attempts of a request and dies without ending it. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store *st = NULL;
+        if (store_open(fx->path, NULL, &st, &err) != SKH_OK)
+            _exit(1);
+        store_execution a = make_ex("dead-1", v1), b = make_ex("dead-2", v1);
+        a.request_id = b.request_id = "dead";
+        b.attempt = 2;
+        int bad = store_record_execution(st, &a, &err) || store_record_execution(st, &b, &err);
+        /* No store_close: the process just ends, as a kill would end it. */
+        _exit(bad);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    assert_int_equal(store_requests_sweep(fx->st, &n, &err), SKH_OK);
+    assert_int_equal(n, 1);
+    sqlite3 *db = raw_open(fx->path);
+    char buf[32];
+    assert_string_equal(
+        db_text(db, "SELECT status FROM requests WHERE request_id = ?1", "dead", buf, sizeof buf),
+        "abandoned");
+    assert_string_equal(
+        db_text(db, "SELECT status FROM requests WHERE request_id = ?1", "live", buf, sizeof buf),
+        "running");
+    assert_int_equal(db_int(db, "SELECT attempts FROM requests WHERE request_id = ?1", "dead"), 2);
+    sqlite3_close(db);
+    assert_int_equal(store_counter_get(fx->st, "total_requests", &v, &err), SKH_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(store_counter_get(fx->st, "abandoned_requests", &v, &err), SKH_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(store_counter_get(fx->st, "react_retry_count", &v, &err), SKH_OK);
+    assert_int_equal(v, 1);
+
+    /* Nothing is counted twice; the live request ends normally. */
+    assert_int_equal(store_requests_sweep(fx->st, &n, &err), SKH_OK);
+    assert_int_equal(n, 0);
+    store_request_end end = {.attempts = 2, .description = "done"};
+    ex = make_ex("live-2", v1);
+    ex.request_id = "live";
+    ex.attempt = 2;
+    ex.end = &end;
+    assert_int_equal(store_record_execution(fx->st, &ex, &err), SKH_OK);
+    db = raw_open(fx->path);
+    assert_string_equal(
+        db_text(db, "SELECT status FROM requests WHERE request_id = ?1", "live", buf, sizeof buf),
+        "done");
+    sqlite3_close(db);
+    assert_int_equal(store_counter_get(fx->st, "total_requests", &v, &err), SKH_OK);
+    assert_int_equal(v, 2);
+    free(v1);
+}
+
 static int child_record(const char *path, int child, int n)
 {
     store *st = NULL;
@@ -1577,6 +1653,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_atomic, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_disk_full, setup, teardown_vfs),
         cmocka_unit_test_setup_teardown(t_concurrent_writers, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(t_abandoned_requests, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_concurrent_variant_add, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_concurrent_open_fresh, setup_dir, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(t_workspace_busy_timeout, setup_host, teardown_host),

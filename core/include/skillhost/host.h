@@ -440,6 +440,19 @@ int skh_anomalies(skh_host *host, const skh_analytics_options *opts, char **json
 const char *skh_category_name(int category);
 /* SKH_ERR_* for a name, or -1. */
 int skh_category_from_name(const char *name);
+/*
+ * Text crossing into skillhost must be UTF-8 without NUL bytes: SKH_OK, or
+ * SKH_EINVAL with err->what = what and a message giving the byte offset of
+ * the first invalid byte (or of the NUL).
+ */
+int skh_text_check(const char *what, const char *s, size_t n, skh_error *err);
+/*
+ * Parse a number strictly: an optional '-' and digits, and for a real
+ * (integer == 0) an optional fraction and exponent.  "0x5", "5.0" (for an
+ * integer), " 5", "+5", "inf" and "nan" are refused.  SKH_OK and *out set,
+ * or SKH_EINVAL.
+ */
+int skh_number_parse(const char *text, int integer, double *out);
 /* Process exit status for an SKH_E* code (DESIGN §9). */
 int skh_exit_status(int code);
 void skh_free(void *p);

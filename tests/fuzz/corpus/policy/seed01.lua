@@ -1,0 +1,1 @@
+{ action = "retry", delay_ms = 100, reason = "x" }

@@ -1,0 +1,1 @@
+{ action = "rollback", reason = "fidelity", metric = "fidelity=0.1" }

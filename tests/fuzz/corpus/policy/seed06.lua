@@ -1,0 +1,1 @@
+{ ready = true, checks = {} }

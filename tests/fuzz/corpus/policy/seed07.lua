@@ -1,0 +1,1 @@
+{ ready = false, checks = { { name = "a", passed = false, value = 1, threshold = 2 } } }

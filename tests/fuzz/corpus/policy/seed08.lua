@@ -1,0 +1,1 @@
+{ window = 10, min_executions = 5 }
