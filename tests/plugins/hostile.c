@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <skillhost/plugin.h>
 
-static volatile int sink;
+static volatile unsigned sink; /* unsigned: wraps, never overflows (UBSan) */
 
 static int cb_execute(void *state, skh_call *call)
 {
